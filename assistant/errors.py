@@ -1,0 +1,47 @@
+"""Domain errors. Each message says what went wrong and how to fix it (Chinese, shown to users)."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class CorpusFormatError(AssistantError):
+    """The source text has no recognisable 一、/（一） structure, is empty or is not UTF-8."""
+
+
+class IndexMissingError(AssistantError):
+    """No index on disk."""
+
+
+class IndexStaleError(AssistantError):
+    """The index was built from another document, embedder or chunker version."""
+
+
+class IndexCorruptError(AssistantError):
+    """An index file is missing, truncated or unreadable."""
+
+
+class EmbedderError(AssistantError):
+    """The configured embedding backend cannot be loaded."""
+
+
+class MissingDependencyError(AssistantError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class GoldFormatError(AssistantError):
+    """A gold-set file line is not in the expected format."""
+
+
+class QuestionError(AssistantError):
+    """The user's question cannot be processed (empty, too long, wrong type)."""
+
+
+class ModelFileError(AssistantError):
+    """A bundled model part is missing, or the assembled model file fails its checksum."""
+
+
+class GeneratorError(AssistantError):
+    """The configured LLM backend cannot be loaded, reached, or fails while generating."""

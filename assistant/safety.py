@@ -1,0 +1,69 @@
+"""Screen questions before any model sees them: prompt injection, role-play, requests to invent,
+off-topic and opinion requests. Rules, not a model, so they cannot be talked out of their job."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+Verdict = Literal["ok", "injection", "fabrication", "off_topic", "opinion"]
+
+# Each pattern is general (how people attack or misuse assistants), not tied to a test question.
+_PATTERNS: dict[Verdict, list[str]] = {
+    "injection": [
+        r"忽略.{0,8}(指示|指令|规则|要求|设定|提示|限制|文档|文件)",
+        r"无视.{0,8}(指示|指令|规则|要求|限制)",
+        r"ignore\b.{0,30}\b(instruction|prompt|rule|document|context)s?",
+        r"disregard\b.{0,30}\b(instruction|prompt|rule)s?",
+        r"(系统|隐藏|内部).{0,4}(提示词|提示语|指令|规则|设定)", r"提示词", r"system\s*prompt",
+        r"(开发者|调试|上帝|管理员)模式", r"developer\s*mode", r"debug\s*mode", r"\bDAN\b", r"jailbreak",
+        r"越狱", r"不受.{0,10}限制", r"没有(任何)?限制", r"解除.{0,6}限制",
+        r"你现在(是|扮演|作为)", r"(你|请|现在|来)\s*扮演", r"假装", r"\bpretend\b", r"role.?play", r"\bact as\b",
+        r"以.{1,10}(的)?身份(宣布|承诺|回答|发言|说)",
+        r"系统通知", r"【\s*系统", r"^\s*system\s*[:：]", r"\bSYSTEM\s*[:：]", r"管理员已?授权",
+        r"新指令", r"</?\s*(document|context|system|instructions?)\s*>",
+        r"补充文件", r"请?据此回答", r"原样输出", r"verbatim", r"raw retrieved",
+        r"(输出|打印|告诉我|显示).{0,8}(你的)?(指令|规则|设定|提示)",
+        r"print.{0,20}(instruction|prompt|rule)s?", r"reveal.{0,20}(instruction|prompt|rule)s?",
+    ],
+    "fabrication": [
+        r"随便(编|估|猜|说)", r"编(一|个|造)", r"瞎编", r"估一个", r"猜一个", r"别说不知道",
+        r"不知道(的话)?就", r"make\s*up", r"\binvent\b", r"\bfabricate\b", r"just guess",
+    ],
+    "off_topic": [
+        r"天气", r"(写|作|来)(一)?(首|篇|段)?.{0,8}(诗|歌词|小说|作文|笑话)", r"(写|编)(一)?(个|段)?.{0,8}(代码|爬虫|程序|脚本)",
+        r"\bpython\b", r"股票", r"炒股", r"彩票", r"\bpoem\b", r"\bjoke\b", r"\bweather\b",
+        r"火锅", r"菜谱", r"星座", r"算命",
+    ],
+    "opinion": [
+        r"你(觉得|认为|怎么看|的看法|个人)", r"你自己的看法", r"说说.{0,4}看法", r"评价(一下)?",
+        r"形式主义", r"画大饼", r"难听", r"骂", r"蒙混", r"应付.{0,6}检查", r"能(不能)?追上",
+        r"会不会(涨|跌)", r"\bin your opinion\b", r"what do you think",
+    ],
+}
+_COMPILED = {v: [re.compile(p, re.IGNORECASE) for p in ps] for v, ps in _PATTERNS.items()}
+# Control characters other than newline/tab are stripped before anything else sees the text.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class Screening:
+    verdict: Verdict
+    pattern: str = ""  # the rule that fired, for logs and tests (never shown to users)
+
+
+def clean_question(text: str) -> str:
+    """NFC-normalised, control characters and bidi overrides removed, whitespace trimmed."""
+    return _CONTROL_RE.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+def screen(question: str) -> Screening:
+    """The first rule category the question triggers, checked in order of severity."""
+    text = unicodedata.normalize("NFKC", question)
+    for verdict in ("injection", "fabrication", "opinion", "off_topic"):
+        for rx in _COMPILED[verdict]:
+            if rx.search(text):
+                return Screening(verdict, rx.pattern)
+    return Screening("ok")

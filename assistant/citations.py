@@ -175,6 +175,14 @@ def exact_span(normalized_quote: str, clause_text: str) -> str | None:
     return clause_text[start:end]
 
 
+def _windows(text: str) -> list[str]:
+    """Runs of two adjacent sentences of a clause (the whole clause if it has one or two)."""
+    parts = [p for p in re.findall(r"[^。；!?！？]+[。；!?！？]?", text) if p.strip()]
+    if len(parts) <= 2:
+        return [text]
+    return ["".join(parts[i:i + 2]) for i in range(len(parts) - 1)]
+
+
 def _repetitive(sentence: str) -> bool:
     """The small model sometimes loops ("南充、达州、广安、南充、达州…")."""
     grams = [sentence[i:i + 4] for i in range(len(sentence) - 3)]
@@ -193,8 +201,16 @@ class Verifier:
         self.context_terms = context_terms  # terms every answer may use (document title words)
 
     def check_against(self, sentence: str, clause: Clause) -> str:
-        """'' if the sentence is supported by this clause, else the reason it is not."""
-        text = clause.text
+        """'' if the sentence is supported by this clause, else the reason it is not.
+
+        Support is judged against the best window of two adjacent sentences of the clause, not
+        the clause as a whole: a long measure names many cities and projects, and a sentence
+        that pairs a city from one sentence with a project from another is wrong.
+        """
+        reasons = [self._check_window(sentence, w) for w in _windows(clause.text)]
+        return "" if "" in reasons else reasons[0]
+
+    def _check_window(self, sentence: str, text: str) -> str:
         if bad := _numbers_ok(sentence, text):
             return f"数字“{bad}”不在该条款中"
         for place in self.places_in(sentence):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from .config import Settings
 from .errors import AssistantError
 
 
-def _hit_json(hit) -> dict:
+def hit_json(hit) -> dict:
+    """The JSON shape of a search Hit shared by `assistant search --json` and POST /v1/search."""
     c = hit.clause
     return {"clause_id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
             "score": round(hit.score, 4), "text": c.text}
@@ -42,7 +44,7 @@ def cmd_search(args, settings: Settings) -> int:
     retriever = load_retriever(settings, progress=True)
     result = retriever.search(query, k=args.k)
     if args.json:
-        print(json.dumps({"query": result.query, "hits": [_hit_json(h) for h in result.hits],
+        print(json.dumps({"query": result.query, "hits": [hit_json(h) for h in result.hits],
                           "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
     else:
         for i, h in enumerate(result.hits, start=1):
@@ -127,6 +129,33 @@ def cmd_eval(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args, settings: Settings) -> int:
+    import uvicorn
+
+    from .api import create_app
+    from .service import Service
+
+    logging.getLogger("assistant").setLevel(logging.INFO)  # one line per loading stage
+    uvicorn.run(create_app(Service(settings)), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_feedback_export(args, settings: Settings) -> int:
+    from .feedback import DB_NAME, FeedbackStore
+
+    path = Path(settings.data_dir) / DB_NAME
+    if not path.exists():
+        raise AssistantError(f"还没有任何反馈（{path} 不存在）。")
+    store = FeedbackStore(path)
+    try:
+        n = store.export_gold(Path(args.out))
+    finally:
+        store.close()
+    print(f"已把 {n} 条“没帮助”的反馈导出到 {args.out}（评测集格式）。"
+          "请人工核对 gold_clauses，并补全 must_include 与 answer 后再并入评测集。")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="assistant", description="川东北经济区政策问答助手（本地运行）")
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baseline", type=int, default=40, metavar="N",
                    help="也在 N 条分层抽样上运行朴素基线（0 = 不运行）")
     e.set_defaults(func=cmd_eval)
+    sv = sub.add_parser("serve", help="启动网页与 HTTP API（同 python app.py）")
+    sv.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    sv.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7860")))
+    sv.set_defaults(func=cmd_serve)
+    fb = sub.add_parser("feedback", help="用户反馈").add_subparsers(dest="feedback_command",
+                                                                required=True)
+    ex = fb.add_parser("export", help="把“没帮助”的反馈导出为评测集候选（JSONL）")
+    ex.add_argument("--out", required=True, help="输出文件，格式同 eval/gold.jsonl")
+    ex.set_defaults(func=cmd_feedback_export)
     return p
 
 

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     llm_api_key: str = "not-needed"
     llm_threads: int = 2
     llm_context: int = 6144  # the whole document (~3.6k tokens) sits in the cached prefix
-    llm_max_tokens: int = 150
+    llm_max_tokens: int = 72
     llm_temperature: float = 0.0
     llm_timeout: float = 120.0  # seconds the openai backend waits for the server to answer
+
+    # HTTP service (`python app.py`, `assistant serve`); host and port come from HOST / PORT.
+    api_max_batch: int = 256  # inputs per /v1/embeddings request
+    api_max_input_chars: int = 8000  # characters per embedding input (the model windows >512 tokens)
+    api_max_body_bytes: int = 4_000_000  # request bodies above this are refused with 413
+    api_max_messages: int = 40  # messages per chat completion request
+    api_answer_cache: int = 256  # recent Answers kept to recover citations of history turns
+    # Concurrent embedding requests arriving within this window are encoded as one batch
+    # (0 disables); eval/bench_embeddings_api.py measures whether it pays off.
+    embed_microbatch_ms: float = 5.0

@@ -45,3 +45,15 @@ class ModelFileError(AssistantError):
 
 class GeneratorError(AssistantError):
     """The configured LLM backend cannot be loaded, reached, or fails while generating."""
+
+
+class ServiceNotReadyError(AssistantError):
+    """A model the request needs is still loading; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 10):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FeedbackError(AssistantError):
+    """A feedback item is malformed, or the feedback database cannot be written."""

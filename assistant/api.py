@@ -1,0 +1,401 @@
+"""One ASGI app: the chat page at `/`, OpenAI-compatible and document APIs under `/v1`, `/healthz`.
+
+Handlers parse, call one Service method in a worker thread, and translate domain errors into
+OpenAI-style JSON errors ({"error": {"message", "type", "param", "code"}}); no request error
+is a 500 or shows a stack trace. Embedding runs in its own thread pool, so it never queues
+behind an answer being generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from .api_schemas import ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
+from .cli import answer_json, hit_json
+from .errors import AssistantError, FeedbackError, QuestionError, ServiceNotReadyError
+from .pipeline import Answer, Turn, validate_question
+from .service import Service
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error response in OpenAI's shape."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 code: str | None = None, type: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+
+
+def _error(status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
+           code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _is_type_tag(part: object) -> bool:
+    """pydantic puts the union member it tried into `loc` ("str", "list[str]", "TextPart")."""
+    return isinstance(part, str) and ("[" in part or part[:1].isupper()
+                                      or part in ("str", "int", "float", "bool", "none"))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.message, exc.type, exc.param, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        if first.get("type") == "json_invalid":
+            return _error(400, f"请求体不是合法的 JSON：{first.get('ctx', {}).get('error', '')}",
+                          code="invalid_json")
+        loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _is_type_tag(p)]
+        param = ".".join(loc) or None
+        missing = first.get("type") == "missing"
+        message = f"缺少必填字段 {param}" if missing else f"参数 {param or '请求体'} 无效：{first.get('msg')}"
+        return _error(422, message, param=param, code="missing_field" if missing else "invalid_value")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        messages = {404: "没有这个接口。", 405: "该接口不支持此请求方法。", 413: "请求体过大。"}
+        return _error(exc.status_code, messages.get(exc.status_code, str(exc.detail)),
+                      code={404: "not_found", 413: "request_too_large"}.get(exc.status_code))
+
+    @app.exception_handler(ServiceNotReadyError)
+    async def not_ready(request: Request, exc: ServiceNotReadyError):
+        return _error(503, str(exc), "service_unavailable", code="model_loading",
+                      headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(QuestionError)
+    @app.exception_handler(FeedbackError)
+    async def bad_input(request: Request, exc: AssistantError):
+        return _error(400, str(exc))
+
+    @app.exception_handler(AssistantError)
+    async def domain_error(request: Request, exc: AssistantError):
+        log.error("request failed: %s", exc)
+        return _error(500, str(exc), "server_error")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, "服务器内部错误，请稍后重试。", "server_error")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over max_bytes with 413, declared or streamed."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = _error(413, f"请求体过大（上限 {self.max_bytes} 字节）。",
+                              code="request_too_large")
+            return await response(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413)
+            return message
+
+        return await self.app(scope, limited_receive, send)
+
+
+async def _in_thread(pool: ThreadPoolExecutor, fn: Callable, *args):
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
+async def _iterate_in_thread(pool: ThreadPoolExecutor, make: Callable[[], Iterator],
+                             stop: threading.Event) -> AsyncIterator:
+    """Run a blocking iterator in a worker thread and yield its items as they come.
+
+    When the consumer stops early or `stop` is set (the client went away), the worker closes
+    the iterator after its current item, which ends generation and releases the model lock.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def put(kind: str, value: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+        except RuntimeError:  # the event loop is gone (server shutting down)
+            stop.set()
+
+    def work() -> None:
+        iterator = make()
+        try:
+            for item in iterator:
+                if stop.is_set():
+                    break
+                put("item", item)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the consumer
+            put("error", exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            put("done", None)
+
+    loop.run_in_executor(pool, work)
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def _chat_history(service: Service, req: ChatRequest) -> tuple[str, list[Turn]]:
+    """The question (last user message) and the earlier user → assistant pairs as Turns."""
+    if len(req.messages) > service.settings.api_max_messages:
+        raise ApiError(400, f"消息过多：每次请求最多 {service.settings.api_max_messages} 条。",
+                       "messages", "too_many_messages")
+    talk = [m for m in req.messages if m.role in ("user", "assistant")]
+    if not talk or talk[-1].role != "user":
+        raise ApiError(400, "最后一条消息必须是用户的提问（role 为 user）。", "messages",
+                       "last_message_not_user")
+    question = validate_question(talk[-1].text(), service.settings.max_question_chars)
+    turns, pending = [], None
+    for m in talk[:-1]:
+        if m.role == "user":
+            pending = m.text()
+        elif pending is not None and m.text().strip():
+            turns.append(service.turn(pending, m.text()))
+            pending = None
+    return question, turns
+
+
+def _citations(answer: Answer) -> list[dict]:
+    return answer_json(answer)["citations"]
+
+
+def _answer_extras(answer: Answer) -> dict:
+    """Fields beyond OpenAI's: whether the answer is a refusal, how it was produced, the
+    follow-up rewritten as a standalone question."""
+    return {"refused": answer.refused, "mode": answer.mode,
+            "rewritten_question": answer.rewritten_question}
+
+
+def create_app(service: Service, ui: bool = True) -> FastAPI:
+    """The FastAPI app; with ui=True the Gradio chat page is mounted at `/`."""
+    embed_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="api-embed")
+    work_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-generate")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await _in_thread(work_pool, service.start)
+        yield
+        embed_pool.shutdown(wait=False, cancel_futures=True)
+        work_pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="川东北经济区政策问答助手 API", version="0.1.0", lifespan=lifespan,
+                  description="OpenAI-compatible embeddings and chat completions over one policy "
+                              "document, plus search, the document outline and feedback. The chat "
+                              "page is served at `/`.")
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=service.settings.api_max_body_bytes)
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict:
+        """Index document sha256, embedder id, LLM backend id and whether answering is ready."""
+        return service.status()
+
+    @app.get("/v1/models", tags=["openai"])
+    async def models() -> dict:
+        names = service.chat_models() + service.embedding_models()
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0,
+                                            "owned_by": "local"} for n in names]}
+
+    @app.post("/v1/embeddings", tags=["openai"])
+    async def embeddings(req: EmbeddingRequest) -> dict:
+        """OpenAI-compatible embeddings; `input_type` (query | passage) selects the e5 mode."""
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        _check_embedding_request(service, req, texts)
+        vectors, tokens = await _in_thread(embed_pool, _embed_with_usage, service, texts,
+                                           req.input_type)
+        data = [{"object": "embedding", "index": i,
+                 "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
+                 if req.encoding_format == "base64" else v.tolist()} for i, v in enumerate(vectors)]
+        return {"object": "list", "data": data, "model": service.embedder.id,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    @app.post("/v1/search", tags=["document"])
+    async def search(req: SearchRequest) -> dict:
+        """Top-k clauses, the same JSON as `assistant search --json`."""
+        query = validate_question(req.query, service.settings.max_question_chars)
+        result = await _in_thread(embed_pool, service.search, query, req.k)
+        return {"query": result.query, "hits": [hit_json(h) for h in result.hits],
+                "timings_ms": result.timings_ms}
+
+    @app.get("/v1/clauses", tags=["document"])
+    async def clauses() -> dict:
+        """The document outline: title, source, date, chapters with their clauses."""
+        o = service.outline()
+        return {"title": o.title, "source": o.source, "date": o.date, "document_sha256": o.sha256,
+                "chapters": [{"heading": h, "clauses": [
+                    {"id": c.id, "label": c.label, "title": c.title} for c in cs]}
+                    for h, cs in o.chapters]}
+
+    @app.get("/v1/clauses/{clause_id}", tags=["document"])
+    async def clause(clause_id: str) -> dict:
+        try:
+            c = service.clause(clause_id)
+        except KeyError:
+            raise ApiError(404, f"没有编号为 {clause_id!r} 的条款；可用编号见 GET /v1/clauses。",
+                           "clause_id", "clause_not_found") from None
+        return {"id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
+                "text": c.text, "start": c.start, "end": c.end}
+
+    @app.post("/v1/chat/completions", tags=["openai"])
+    async def chat(req: ChatRequest, request: Request):
+        """OpenAI-compatible chat: answers the last user message from the policy document.
+
+        Verified citations come as `citations` on the message (or on the final chunk's delta
+        when streaming): `[{clause_id, label, quote, verified}]`.
+        """
+        if req.model not in service.chat_models():
+            raise ApiError(404, f"模型 {req.model!r} 不存在；可用：{', '.join(service.chat_models())}",
+                           "model", "model_not_found")
+        question, history = _chat_history(service, req)
+        service.require_pipeline()  # 503 before any streaming starts
+        meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
+                "model": service.llm_id}
+        stop = threading.Event()
+        events = _iterate_in_thread(
+            work_pool, lambda: service.stream(question, history, req.style, stop), stop)
+        if req.stream:
+            return StreamingResponse(_sse(events, meta, request, stop),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        answer = None
+        async for event in events:
+            if isinstance(event, Answer):
+                answer = event
+        message = {"role": "assistant", "content": answer.text, "citations": _citations(answer)}
+        return {**meta, "object": "chat.completion", **_answer_extras(answer),
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+
+    @app.post("/v1/feedback", tags=["feedback"], status_code=201)
+    async def feedback(req: FeedbackRequest) -> dict:
+        """Store a 👍/👎 rating of an answer (SQLite under the data directory)."""
+        cites = [c.model_dump(include={"clause_id", "label", "quote", "verified"})
+                 for c in req.citations]
+        fid = await _in_thread(work_pool, service.add_feedback, req.question, req.answer, cites,
+                               req.rating, req.reason)
+        return {"id": fid, "object": "feedback"}
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+                   include_in_schema=False)
+    async def unknown(request: Request, path: str):
+        if any(isinstance(r, APIRoute) and r.path_regex.match(request.url.path)
+               and r.endpoint is not unknown for r in app.routes):
+            raise ApiError(405, f"/v1/{path} 不支持 {request.method} 请求。", code="method_not_allowed")
+        raise ApiError(404, f"没有这个接口：/v1/{path}", code="not_found")
+
+    if ui:
+        import gradio as gr
+
+        from .ui import CSS, build_app
+
+        app = gr.mount_gradio_app(app, build_app(service), path="/", ssr_mode=False, css=CSS,
+                                  footer_links=[])
+    return app
+
+
+def _check_embedding_request(service: Service, req: EmbeddingRequest, texts: list[str]) -> None:
+    s = service.settings
+    if req.model not in service.embedding_models():
+        raise ApiError(404, f"向量模型 {req.model!r} 不存在；可用：{', '.join(service.embedding_models())}",
+                       "model", "model_not_found")
+    if not texts:
+        raise ApiError(400, "input 不能为空列表。", "input", "empty_input")
+    if len(texts) > s.api_max_batch:
+        raise ApiError(413, f"一次最多嵌入 {s.api_max_batch} 条文本，收到 {len(texts)} 条。",
+                       "input", "too_many_inputs")
+    for i, t in enumerate(texts):
+        if not t.strip():
+            raise ApiError(400, f"第 {i} 条输入为空。", "input", "empty_input")
+        if len(t) > s.api_max_input_chars:
+            raise ApiError(413, f"第 {i} 条输入过长（{len(t)} 字符，上限 {s.api_max_input_chars}）。",
+                           "input", "input_too_long")
+    dim = service.embedder.dim
+    if req.dimensions is not None and req.dimensions != dim:
+        raise ApiError(400, f"该模型的向量维度固定为 {dim}，不支持 dimensions={req.dimensions}。",
+                       "dimensions", "dimensions_not_supported")
+
+
+def _embed_with_usage(service: Service, texts: list[str], kind: str):
+    vectors = service.embed(texts, kind)
+    count = getattr(service.embedder, "token_count", None)
+    tokens = sum(count(t) for t in texts) if count else sum(len(t) for t in texts)
+    return vectors, tokens
+
+
+async def _watch_disconnect(request: Request, stop: threading.Event) -> None:
+    """Set stop when the client goes away (the request body has been read already)."""
+    while not stop.is_set():
+        if (await request.receive())["type"] == "http.disconnect":
+            stop.set()
+
+
+async def _sse(events: AsyncIterator, meta: dict, request: Request,
+               stop: threading.Event) -> AsyncIterator[str]:
+    """OpenAI chat.completion.chunk events; the last chunk carries the verified citations."""
+    watcher = asyncio.create_task(_watch_disconnect(request, stop))
+    try:
+        async for piece in _sse_chunks(events, meta):
+            yield piece
+    finally:
+        stop.set()
+        watcher.cancel()
+
+
+async def _sse_chunks(events: AsyncIterator, meta: dict) -> AsyncIterator[str]:
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        body = {**meta, "object": "chat.completion.chunk", **extra,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        async for event in events:
+            if isinstance(event, Answer):
+                yield chunk({"citations": _citations(event)}, "stop", **_answer_extras(event))
+            else:
+                yield chunk({"content": event})
+    except AssistantError as exc:  # a failure mid-answer: report it in-band, then end the stream
+        log.error("generation failed: %s", exc)
+        error = {"message": str(exc), "type": "server_error", "param": None, "code": None}
+        yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
+    yield "data: [DONE]\n\n"

@@ -262,14 +262,15 @@ def _evaluate_answers(items, retriever, pipeline, baseline, baseline_n, metrics,
                       a.timings_ms.get("first_token", a.timings_ms["total"]), a.timings_ms["total"])
 
     document = "".join(c.text for c in retriever.index.clauses)
+    labels = [c.label for c in retriever.index.clauses]
     results = run_system(items, ask, progress, "回答评测")
-    metrics["pipeline"] = score(items, results, document)
+    metrics["pipeline"] = score(items, results, document, labels)
     metrics["generator"] = getattr(pipeline.generator, "id", None)
     if baseline is not None:
         subset = subsample(items, baseline_n)
         base = run_system(subset, baseline.answer, progress, "基线评测")
-        metrics["baseline"] = score(subset, base, document)
+        metrics["baseline"] = score(subset, base, document, labels)
         metrics["pipeline_subset"] = score(subset, {it.id: results[it.id] for it in subset},
-                                           document)
+                                           document, labels)
     return {k: {"answer": r.answer, "refused": r.refused, "citations": list(r.cited)}
             for k, r in results.items()}

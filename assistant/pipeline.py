@@ -16,7 +16,7 @@ from typing import Literal
 from .answerability import AnswerabilityJudge
 from .citations import SENTENCE_END, Citation, Verifier, split_sentences
 from .config import Settings
-from .corpus import Clause
+from .corpus import Clause, int_to_cn
 from .errors import QuestionError
 from .generation import Generator, Message
 from .retrieval import Retriever, SearchResult
@@ -171,7 +171,7 @@ class Pipeline:
     def _lookup_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
         named = [h.clause for h in result.hits if "lookup" in h.sources]
         if result.lookup.kind == "chapter":
-            lines = [f"{named[0].chapter}包括以下{len(named)}条措施："]
+            lines = [f"{named[0].chapter}包括以下{int_to_cn(len(named))}条措施："]
             lines += [f"{c.label}：{c.title}。" for c in named]
             run.citations += [Citation(c.id, c.label, c.title, c.title in c.text) for c in named]
         else:
@@ -220,7 +220,7 @@ class Pipeline:
             run.timings["generation"] = (time.perf_counter() - t) * 1000
         query = run.rewritten or run.question
         if kept == 0:
-            yield from self._extractive(run, query, given[:1])
+            yield from self._extractive(run, query, self._strong(result))
             yield run.finish(refused=False, mode="extractive")
             return
         evidence = [self.clauses[cid] for cid in dict.fromkeys(c.clause_id for c in run.citations)]
@@ -230,6 +230,12 @@ class Pipeline:
             run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
         yield from run.emit("\n\n" + render("notice", style=run.style))
         yield run.finish(refused=False, mode="generated")
+
+    def _strong(self, result: SearchResult) -> list[Clause]:
+        """The top clause, plus runners-up whose fused score is nearly as high (multi-part asks)."""
+        top = result.hits[:1] + [h for h in result.hits[1:3]
+                                 if h.score >= self.settings.second_clause_score]
+        return [h.clause for h in top]
 
     def _extractive(self, run: _Run, query: str, clauses: list[Clause]) -> Iterator[str]:
         quotes = self._quotes(query, clauses, per_clause=2)

@@ -30,8 +30,13 @@ class Result:
     total_ms: float
 
 
-def invented_numbers(text: str, document: str) -> list[str]:
-    """Numbers in the answer that occur nowhere in the document (Arabic, or 九千-style)."""
+def invented_numbers(text: str, document: str, labels: Iterable[str] = ()) -> list[str]:
+    """Numbers in the answer that occur nowhere in the document (Arabic, or 九千-style).
+
+    Clause labels (`一、总体要求 第1段`) are references the system adds, not claims: removed first.
+    """
+    for label in sorted(labels, key=len, reverse=True):
+        text = text.replace(label, "")
     doc = normalize(document)
     doc_numbers = set(_ARABIC_RE.findall(doc))
     bad = [n for n in _ARABIC_RE.findall(normalize(text)) if n not in doc_numbers]
@@ -50,7 +55,8 @@ def _pct(xs: list[float], q: int) -> float:
     return quantiles(xs, n=100, method="inclusive")[q - 1]
 
 
-def score(items: list[GoldItem], results: dict[str, Result], document: str) -> dict:
+def score(items: list[GoldItem], results: dict[str, Result], document: str,
+          labels: Iterable[str] = ()) -> dict:
     """Key-phrase recall, pass rate by type, citation P/R, refusals, invented numbers, latency."""
     answerable = [it for it in items if it.answerable]
     refusable = [it for it in items if not it.answerable]
@@ -58,7 +64,7 @@ def score(items: list[GoldItem], results: dict[str, Result], document: str) -> d
     invented: list[str] = []
     for it in items:
         r = results[it.id]
-        invented += invented_numbers(r.answer, document)
+        invented += invented_numbers(r.answer, document, labels)
         if it.answerable:
             text = normalize(r.answer)
             found = [p for p in it.must_include if normalize(p) in text]

@@ -18,113 +18,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
+from .api_errors import ApiError, BodyLimit, install_error_handlers
 from .api_schemas import ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
 from .cli import answer_json, hit_json
-from .errors import AssistantError, FeedbackError, QuestionError, ServiceNotReadyError
+from .errors import AssistantError
 from .pipeline import Answer, Turn, validate_question
 from .service import Service
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error response in OpenAI's shape."""
-
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 code: str | None = None, type: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
-
-
-def _error(status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
-           code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _is_type_tag(part: object) -> bool:
-    """pydantic puts the union member it tried into `loc` ("str", "list[str]", "TextPart")."""
-    return isinstance(part, str) and ("[" in part or part[:1].isupper()
-                                      or part in ("str", "int", "float", "bool", "none"))
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
-        return _error(exc.status, exc.message, exc.type, exc.param, exc.code)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
-        if first.get("type") == "json_invalid":
-            return _error(400, f"请求体不是合法的 JSON：{first.get('ctx', {}).get('error', '')}",
-                          code="invalid_json")
-        loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _is_type_tag(p)]
-        param = ".".join(loc) or None
-        missing = first.get("type") == "missing"
-        message = f"缺少必填字段 {param}" if missing else f"参数 {param or '请求体'} 无效：{first.get('msg')}"
-        return _error(422, message, param=param, code="missing_field" if missing else "invalid_value")
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        messages = {404: "没有这个接口。", 405: "该接口不支持此请求方法。", 413: "请求体过大。"}
-        return _error(exc.status_code, messages.get(exc.status_code, str(exc.detail)),
-                      code={404: "not_found", 413: "request_too_large"}.get(exc.status_code))
-
-    @app.exception_handler(ServiceNotReadyError)
-    async def not_ready(request: Request, exc: ServiceNotReadyError):
-        return _error(503, str(exc), "service_unavailable", code="model_loading",
-                      headers={"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(QuestionError)
-    @app.exception_handler(FeedbackError)
-    async def bad_input(request: Request, exc: AssistantError):
-        return _error(400, str(exc))
-
-    @app.exception_handler(AssistantError)
-    async def domain_error(request: Request, exc: AssistantError):
-        log.error("request failed: %s", exc)
-        return _error(500, str(exc), "server_error")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return _error(500, "服务器内部错误，请稍后重试。", "server_error")
-
-
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over max_bytes with 413, declared or streamed."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response = _error(413, f"请求体过大（上限 {self.max_bytes} 字节）。",
-                              code="request_too_large")
-            return await response(scope, receive, send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413)
-            return message
-
-        return await self.app(scope, limited_receive, send)
 
 
 async def _in_thread(pool: ThreadPoolExecutor, fn: Callable, *args):
@@ -208,52 +115,57 @@ def _answer_extras(answer: Answer) -> dict:
 
 def create_app(service: Service, ui: bool = True) -> FastAPI:
     """The FastAPI app; with ui=True the Gradio chat page is mounted at `/`."""
-    embed_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="api-embed")
-    work_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-generate")
+    pools = _Pools(ThreadPoolExecutor(max_workers=8, thread_name_prefix="api-embed"),
+                   ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-generate"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await _in_thread(work_pool, service.start)
+        await _in_thread(pools.work, service.start)  # no-op for parts already loaded
         yield
-        embed_pool.shutdown(wait=False, cancel_futures=True)
-        work_pool.shutdown(wait=False, cancel_futures=True)
+        service.close()
+        pools.embed.shutdown(wait=False, cancel_futures=True)
+        pools.work.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="川东北经济区政策问答助手 API", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="OpenAI-compatible embeddings and chat completions over one policy "
                               "document, plus search, the document outline and feedback. The chat "
                               "page is served at `/`.")
-    _install_error_handlers(app)
+    install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=service.settings.api_max_body_bytes)
+    _offline_docs(app)
+    _document_routes(app, service, pools)
+    _openai_routes(app, service, pools)
+    _fallback_route(app)
+    if ui:
+        import gradio as gr
 
+        from .ui import CSS, build_app
+
+        app = gr.mount_gradio_app(app, build_app(service), path="/", ssr_mode=False, css=CSS,
+                                  footer_links=[])
+    return app
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """Embedding and search never queue behind generation: they have their own threads."""
+
+    embed: ThreadPoolExecutor
+    work: ThreadPoolExecutor  # answers (the LLM has its own lock), feedback writes, start-up
+
+
+def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict:
         """Index document sha256, embedder id, LLM backend id and whether answering is ready."""
         return service.status()
 
-    @app.get("/v1/models", tags=["openai"])
-    async def models() -> dict:
-        names = service.chat_models() + service.embedding_models()
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0,
-                                            "owned_by": "local"} for n in names]}
-
-    @app.post("/v1/embeddings", tags=["openai"])
-    async def embeddings(req: EmbeddingRequest) -> dict:
-        """OpenAI-compatible embeddings; `input_type` (query | passage) selects the e5 mode."""
-        texts = [req.input] if isinstance(req.input, str) else req.input
-        _check_embedding_request(service, req, texts)
-        vectors, tokens = await _in_thread(embed_pool, _embed_with_usage, service, texts,
-                                           req.input_type)
-        data = [{"object": "embedding", "index": i,
-                 "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
-                 if req.encoding_format == "base64" else v.tolist()} for i, v in enumerate(vectors)]
-        return {"object": "list", "data": data, "model": service.embedder.id,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-
     @app.post("/v1/search", tags=["document"])
     async def search(req: SearchRequest) -> dict:
         """Top-k clauses, the same JSON as `assistant search --json`."""
         query = validate_question(req.query, service.settings.max_question_chars)
-        result = await _in_thread(embed_pool, service.search, query, req.k)
+        result = await _in_thread(pools.embed, service.search, query, req.k)
         return {"query": result.query, "hits": [hit_json(h) for h in result.hits],
                 "timings_ms": result.timings_ms}
 
@@ -268,6 +180,7 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
 
     @app.get("/v1/clauses/{clause_id}", tags=["document"])
     async def clause(clause_id: str) -> dict:
+        """One clause: label, chapter, title, text and its offsets in the source text."""
         try:
             c = service.clause(clause_id)
         except KeyError:
@@ -275,6 +188,36 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
                            "clause_id", "clause_not_found") from None
         return {"id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
                 "text": c.text, "start": c.start, "end": c.end}
+
+    @app.post("/v1/feedback", tags=["feedback"], status_code=201)
+    async def feedback(req: FeedbackRequest) -> dict:
+        """Store a 👍/👎 rating of an answer (SQLite under the data directory)."""
+        cites = [c.model_dump(include={"clause_id", "label", "quote", "verified"})
+                 for c in req.citations]
+        fid = await _in_thread(pools.work, service.add_feedback, req.question, req.answer, cites,
+                               req.rating, req.reason)
+        return {"id": fid, "object": "feedback"}
+
+
+def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
+    @app.get("/v1/models", tags=["openai"])
+    async def models() -> dict:
+        names = service.chat_models() + service.embedding_models()
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0,
+                                            "owned_by": "local"} for n in names]}
+
+    @app.post("/v1/embeddings", tags=["openai"])
+    async def embeddings(req: EmbeddingRequest) -> dict:
+        """OpenAI-compatible embeddings; `input_type` (query | passage) selects the e5 mode."""
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        _check_embedding_request(service, req, texts)
+        vectors, tokens = await _in_thread(pools.embed, _embed_with_usage, service, texts,
+                                           req.input_type)
+        data = [{"object": "embedding", "index": i,
+                 "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
+                 if req.encoding_format == "base64" else v.tolist()} for i, v in enumerate(vectors)]
+        return {"object": "list", "data": data, "model": service.embedder.id,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat(req: ChatRequest, request: Request):
@@ -292,27 +235,19 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
                 "model": service.llm_id}
         stop = threading.Event()
         events = _iterate_in_thread(
-            work_pool, lambda: service.stream(question, history, req.style, stop), stop)
+            pools.work, lambda: service.stream(question, history, req.style, stop), stop)
         if req.stream:
             return StreamingResponse(_sse(events, meta, request, stop),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
-        answer = None
-        async for event in events:
-            if isinstance(event, Answer):
-                answer = event
+        answer = [event async for event in events if isinstance(event, Answer)][-1]
         message = {"role": "assistant", "content": answer.text, "citations": _citations(answer)}
         return {**meta, "object": "chat.completion", **_answer_extras(answer),
                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
 
-    @app.post("/v1/feedback", tags=["feedback"], status_code=201)
-    async def feedback(req: FeedbackRequest) -> dict:
-        """Store a 👍/👎 rating of an answer (SQLite under the data directory)."""
-        cites = [c.model_dump(include={"clause_id", "label", "quote", "verified"})
-                 for c in req.citations]
-        fid = await _in_thread(work_pool, service.add_feedback, req.question, req.answer, cites,
-                               req.rating, req.reason)
-        return {"id": fid, "object": "feedback"}
+
+def _fallback_route(app: FastAPI) -> None:
+    """Unknown /v1 paths get an OpenAI-style 404 (or 405) instead of the chat page."""
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
                    include_in_schema=False)
@@ -322,14 +257,22 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
             raise ApiError(405, f"/v1/{path} 不支持 {request.method} 请求。", code="method_not_allowed")
         raise ApiError(404, f"没有这个接口：/v1/{path}", code="not_found")
 
-    if ui:
-        import gradio as gr
 
-        from .ui import CSS, build_app
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle wheel: FastAPI's default needs a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
 
-        app = gr.mount_gradio_app(app, build_app(service), path="/", ssr_mode=False, css=CSS,
-                                  footer_links=[])
-    return app
+    app.mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title=f"{app.title} — 接口文档",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png")
 
 
 def _check_embedding_request(service: Service, req: EmbeddingRequest, texts: list[str]) -> None:

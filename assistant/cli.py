@@ -136,7 +136,9 @@ def cmd_serve(args, settings: Settings) -> int:
     from .service import Service
 
     logging.getLogger("assistant").setLevel(logging.INFO)  # one line per loading stage
-    uvicorn.run(create_app(Service(settings)), host=args.host, port=args.port, log_level="info")
+    service = Service(settings)
+    service.start()  # index and embedder now (errors print cleanly); the LLM warms up behind
+    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
     return 0
 
 

@@ -60,6 +60,3 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 4_000_000  # request bodies above this are refused with 413
     api_max_messages: int = 40  # messages per chat completion request
     api_answer_cache: int = 256  # recent Answers kept to recover citations of history turns
-    # Concurrent embedding requests arriving within this window are encoded as one batch
-    # (0 disables); eval/bench_embeddings_api.py measures whether it pays off.
-    embed_microbatch_ms: float = 5.0

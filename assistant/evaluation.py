@@ -95,14 +95,14 @@ def evaluate_retrieval(items: list[GoldItem], retriever: Retriever, k: int = 5,
     product_rankings: dict[str, list[str]] = {}
     for it in tqdm(items, desc="检索评测", disable=not progress):
         for name, mode, fusion, lookup in ABLATIONS:
-            if name != PRODUCT and not it.answerable:
+            if name != PRODUCT and not (it.answerable and it.gold_clauses):
                 continue
             hits = retriever.search(it.question, k=k, mode=mode, use_lookup=lookup,
                                     fusion=fusion).hits
             ranked = [h.clause.id for h in hits]
             if name == PRODUCT:
                 product_rankings[it.id] = ranked
-            if it.answerable:
+            if it.answerable and it.gold_clauses:
                 per_config.setdefault(name, {}).setdefault(it.type, []).append(
                     rank_metrics(ranked, it.gold_clauses))
     metrics: dict = {"n_items": len(items), "n_answerable": len(answerable), "ablation": {}}

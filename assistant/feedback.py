@@ -103,8 +103,9 @@ class FeedbackStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise FeedbackError(f"无法打开反馈数据库 {self.path}：{exc}。请检查 ASSISTANT_DATA_DIR 是否可写。") from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise FeedbackError(
+                f"无法打开反馈数据库 {self.path}：{exc}。请检查 ASSISTANT_DATA_DIR 是否可写。") from exc
         self._lock = threading.Lock()  # one connection, shared by the server's threads
 
     def add(self, item: FeedbackItem) -> int:
@@ -142,11 +143,10 @@ class FeedbackStore:
         items = self.items("down")
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            for item in items:
-                f.write(json.dumps({"id": f"fb{item.id:05d}", "question": item.question,
-                                    "type": "fact", "gold_clauses": item.cited_ids,
-                                    "must_include": [], "answer": ""}, ensure_ascii=False) + "\n")
+        lines = [json.dumps({"id": f"fb{item.id:05d}", "question": item.question, "type": "fact",
+                             "gold_clauses": item.cited_ids, "must_include": [], "answer": ""},
+                            ensure_ascii=False) + "\n" for item in items]
+        out.write_text("".join(lines), encoding="utf-8")
         return len(items)
 
     def close(self) -> None:

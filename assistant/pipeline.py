@@ -130,7 +130,9 @@ class Pipeline:
         rewritten = self._resolve_followup(q, history)
         run.rewritten = rewritten
         t = time.perf_counter()
-        result = self.retriever.search(rewritten or q, k=self.settings.top_k)
+        # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
+        result = self.retriever.search(rewritten or q, k=self.settings.top_k,
+                                       use_lookup=rewritten is None)
         run.timings["retrieval"] = (time.perf_counter() - t) * 1000
         run.retrieved = tuple(h.clause.id for h in result.hits)
         lexical = len(self.retriever.bm25(result.corrected_query or rewritten or q)[0])

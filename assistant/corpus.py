@@ -199,7 +199,7 @@ class _Builder:
         self.chapters.append((num, heading, []))
 
     def add(self, cid: str, label: str, line: _Line, title: str) -> None:
-        num, heading, ids = self.chapters[-1]
+        _, heading, ids = self.chapters[-1]
         self.clauses.append(
             Clause(cid, label, heading, title, self.text[line.start:line.end],
                    line.start, line.end, self.doc_id)

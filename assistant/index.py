@@ -168,11 +168,9 @@ def save_index(index: ClauseIndex, directory: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as f:
-            for c in index.clauses:
-                f.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n" for c in index.clauses)
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-            for ch in index.chunks:
-                f.write(json.dumps(dataclasses.asdict(ch), ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(dataclasses.asdict(ch), ensure_ascii=False) + "\n" for ch in index.chunks)
         faiss.write_index(index.vectors_index, str(tmp / "faiss.index"))
         index.bm25.save(str(tmp / "bm25"))
         files = {name: _sha256_file(tmp / name) for name in DATA_FILES}

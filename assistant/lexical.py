@@ -15,11 +15,7 @@ from .corpus import Document
 # Question words and function words that carry no topic (hand-picked: no library ships a
 # stop list for *questions* about a policy text).
 STOPWORDS = frozenset(
-    "的 了 和 与 及 是 在 有 对 把 被 为 等 并 或 也 都 就 要 将 以 于 之 其 这 那 个 中 上 下 "
-    "吗 呢 吧 啊 呀 么 嘛 哪 哪些 哪个 哪一 哪里 哪儿 什么 啥 怎么 怎样 如何 多少 几 是否 有没有 "
-    "请问 请 问 一下 一些 一条 哪条 条 第 讲 说 提到 提 关于 文件 文中 里面 里 意见 实施 "
-    "我 你 我们 咱们 他们 它 这个 那个 这些 那些 能 会 可以 需要 应该 具体 主要 内容 方面 "
-    "what which how is the a of in and to".split()
+    ["的", "了", "和", "与", "及", "是", "在", "有", "对", "把", "被", "为", "等", "并", "或", "也", "都", "就", "要", "将", "以", "于", "之", "其", "这", "那", "个", "中", "上", "下", "吗", "呢", "吧", "啊", "呀", "么", "嘛", "哪", "哪些", "哪个", "哪一", "哪里", "哪儿", "什么", "啥", "怎么", "怎样", "如何", "多少", "几", "是否", "有没有", "请问", "请", "问", "一下", "一些", "一条", "哪条", "条", "第", "讲", "说", "提到", "提", "关于", "文件", "文中", "里面", "里", "意见", "实施", "我", "你", "我们", "咱们", "他们", "它", "这个", "那个", "这些", "那些", "能", "会", "可以", "需要", "应该", "具体", "主要", "内容", "方面", "what", "which", "how", "is", "the", "a", "of", "in", "and", "to"]
 )
 _PUNCT_RE = re.compile(r"^[\W_]+$")
 _QUOTED_RE = re.compile(r"“([^”]{2,12})”")
@@ -80,9 +76,7 @@ class Tokenizer:
     def _bigrams(text: str) -> list[str]:
         out: list[str] = []
         for run in _HAN_RE.findall(text):
-            if not ("\u4e00" <= run[0] <= "\u9fff"):
-                out.append(run)
-            elif len(run) == 1:
+            if not ("\u4e00" <= run[0] <= "\u9fff") or len(run) == 1:
                 out.append(run)
             else:
                 out.extend(run[i:i + 2] for i in range(len(run) - 1))

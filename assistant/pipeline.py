@@ -311,8 +311,7 @@ def _sentences(chunks: Iterator[str], run: _Run | None = None) -> Iterator[str]:
                 done, rest = parts[:-2], "".join(parts[-2:])
             if not done:
                 continue
-            for sentence in done:
-                yield sentence
+            yield from done
             buf = buf[buf.rfind(rest):] if rest and rest in buf else rest
         if buf.strip():
             yield from split_sentences(buf)
@@ -338,4 +337,4 @@ def _load_places() -> set[str]:
     return {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
 
 
-__all__ = ["Answer", "Pipeline", "Turn", "validate_question", "SENTENCE_END"]
+__all__ = ["SENTENCE_END", "Answer", "Pipeline", "Turn", "validate_question"]

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.cli import load_pipeline  # noqa: E402
-from assistant.config import Settings  # noqa: E402
-from assistant.evaluation import load_gold  # noqa: E402
-from assistant.scoring import NaiveBaseline, subsample  # noqa: E402
+from assistant.cli import load_pipeline
+from assistant.config import Settings
+from assistant.evaluation import load_gold
+from assistant.scoring import NaiveBaseline, subsample
 
 
 def pct(xs: list[float], q: int) -> float:

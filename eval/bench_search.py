@@ -16,14 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.config import Settings  # noqa: E402
-from assistant.evaluation import load_gold  # noqa: E402
-from assistant.retrieval import load_retriever  # noqa: E402
+from assistant.config import Settings
+from assistant.evaluation import load_gold
+from assistant.retrieval import load_retriever
 
 CONFIGS = {
-    "dense-only (baseline)": dict(mode="dense", use_lookup=False),
-    "bm25-only": dict(mode="bm25", use_lookup=False),
-    "hybrid+lookup (product)": dict(mode="fused", use_lookup=True),
+    "dense-only (baseline)": {"mode": "dense", "use_lookup": False},
+    "bm25-only": {"mode": "bm25", "use_lookup": False},
+    "hybrid+lookup (product)": {"mode": "fused", "use_lookup": True},
 }
 
 

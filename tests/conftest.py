@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import shutil
 import socket
 import threading
@@ -31,7 +32,7 @@ class FakeEmbedder:
         self.calls += 1
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
-            for a, b in zip(t, t[1:]):
+            for a, b in itertools.pairwise(t):
                 h = int.from_bytes(hashlib.blake2b((a + b).encode(), digest_size=4).digest(), "little")
                 out[i, h % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -119,3 +120,20 @@ def live_server(app):
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def fake_parts(tmp: Path, **overrides) -> tuple[Settings, FakeEmbedder, object]:
+    """Settings over a private copy of the corpus, and a retriever on the fake embedder.
+
+    For module-scoped fixtures (API, UI and browser tests), which cannot use `tmp_path`.
+    """
+    from assistant.index import build_index
+    from assistant.retrieval import Retriever
+
+    (tmp / "source").mkdir()
+    shutil.copy(SOURCE, tmp / "source" / SOURCE.name)
+    settings = Settings(source_dir=tmp / "source", index_dir=tmp / "index", data_dir=tmp / "data",
+                        embedder="fake", **overrides)
+    embedder = FakeEmbedder()
+    return settings, embedder, Retriever(build_index(settings, embedder), embedder, settings)
+

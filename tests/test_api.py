@@ -5,22 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 
 import numpy as np
 import pytest
+from conftest import SOURCE, ScriptedGenerator, fake_parts
 from fastapi.testclient import TestClient
 
 from assistant.api import create_app
 from assistant.cli import hit_json
 from assistant.cli import main as cli_main
-from assistant.config import Settings
 from assistant.evaluation import FIELDS, load_gold
-from assistant.index import build_index
 from assistant.pipeline import Pipeline
-from assistant.retrieval import Retriever
 from assistant.service import Service
-from conftest import SOURCE, FakeEmbedder, ScriptedGenerator
 
 GOOD_REPLY = "到2022年,川东北经济区地区生产总值力争突破9000亿元【一-2】。"
 QUESTION = "到2022年川东北地区生产总值要达到多少"
@@ -28,15 +24,8 @@ QUESTION = "到2022年川东北地区生产总值要达到多少"
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api")
-    (tmp / "source").mkdir()
-    shutil.copy(SOURCE, tmp / "source" / SOURCE.name)
-    settings = Settings(source_dir=tmp / "source", index_dir=tmp / "index", data_dir=tmp / "data",
-                        embedder="fake", api_max_batch=8, api_max_input_chars=100,
-                        api_max_body_bytes=20_000)
-    embedder = FakeEmbedder()
-    retriever = Retriever(build_index(settings, embedder), embedder, settings)
-    return settings, embedder, retriever
+    return fake_parts(tmp_path_factory.mktemp("api"), api_max_batch=8, api_max_input_chars=100,
+                      api_max_body_bytes=20_000)
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,18 @@ Needs `apt-get install -y chromium` (CI installs it); deselect locally with `-m 
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, ScriptedGenerator, fake_parts, live_server
 
 from assistant.api import create_app
 from assistant.citations import Citation
-from assistant.config import Settings
 from assistant.feedback import DB_NAME
-from assistant.index import build_index
 from assistant.pipeline import Answer, Pipeline
-from assistant.retrieval import Retriever
 from assistant.service import Service
-from conftest import ROOT, SOURCE, FakeEmbedder, ScriptedGenerator, live_server
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,13 +30,8 @@ EVIL_REPLY = ('请[点我](javascript:window.__pwned=3) <img src=x onerror="wind
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    (tmp / "source").mkdir()
-    shutil.copy(SOURCE, tmp / "source" / SOURCE.name)
-    settings = Settings(source_dir=tmp / "source", index_dir=tmp / "index", data_dir=tmp / "data",
-                        embedder="fake")
-    embedder = FakeEmbedder()
-    return settings, Retriever(build_index(settings, embedder), embedder, settings)
+    settings, _, retriever = fake_parts(tmp_path_factory.mktemp("browser"))
+    return settings, retriever
 
 
 @pytest.fixture(scope="module")

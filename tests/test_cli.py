@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 
 def run(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=600)
+                          check=False, text=True, env=env, cwd=ROOT, timeout=600)
 
 
 @pytest.mark.real

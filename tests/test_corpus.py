@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import DATA, SOURCE
 
 from assistant.corpus import cn_to_int, int_to_cn, load_corpus, load_document, parse_document
 from assistant.errors import CorpusFormatError
-from conftest import DATA, SOURCE
 
 DOC = load_document(SOURCE)
 BOILERPLATE = ["责任编辑", "扫一扫", "主办单位", "运行维护单位", "微信", "微博", "客户端", "头条号",

@@ -6,11 +6,11 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import ROOT, SOURCE
 
 from assistant.corpus import load_document, normalize
-from assistant.evaluation import TYPES, load_gold
 from assistant.errors import GoldFormatError
-from conftest import ROOT, SOURCE
+from assistant.evaluation import TYPES, load_gold
 
 DOC = load_document(SOURCE)
 ITEMS = load_gold(ROOT / "eval" / "gold.jsonl")

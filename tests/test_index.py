@@ -7,12 +7,12 @@ import os
 
 import numpy as np
 import pytest
+from conftest import SOURCE, FakeEmbedder
 
 from assistant.chunking import chunk_clauses
 from assistant.corpus import load_document
 from assistant.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from assistant.index import build_index, load_index, make_faiss_index, open_index, save_index
-from conftest import SOURCE, FakeEmbedder
 
 DOC = load_document(SOURCE)
 

@@ -12,6 +12,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+from conftest import SOURCE, FakeEmbedder, ScriptedGenerator, live_server
 
 from assistant.api import create_app
 from assistant.config import Settings
@@ -19,7 +20,6 @@ from assistant.index import build_index
 from assistant.pipeline import Pipeline
 from assistant.retrieval import Retriever
 from assistant.service import Service
-from conftest import SOURCE, FakeEmbedder, ScriptedGenerator, live_server
 
 GOOD_REPLY = "到2022年,川东北经济区地区生产总值力争突破9000亿元【一-2】。"
 QUESTION = "到2022年川东北地区生产总值要达到多少"

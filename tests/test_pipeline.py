@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ScriptedGenerator
 
 from assistant.citations import Verifier
 from assistant.corpus import normalize
@@ -10,7 +11,6 @@ from assistant.errors import QuestionError
 from assistant.index import build_index
 from assistant.pipeline import Answer, Pipeline, Turn
 from assistant.retrieval import Retriever
-from conftest import ScriptedGenerator
 
 
 @pytest.fixture

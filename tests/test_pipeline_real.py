@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from assistant.config import Settings
 from assistant.corpus import normalize
 from assistant.generation import make_generator
 from assistant.pipeline import Pipeline, Turn
 from assistant.retrieval import load_retriever
-from conftest import ROOT
 
 pytestmark = pytest.mark.real
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from assistant.config import Settings
 from assistant.corpus import load_corpus
 from assistant.index import build_index
 from assistant.lexical import Glossary, Speller, Tokenizer
 from assistant.retrieval import Retriever, parse_lookup, rrf, zscore_fusion
-from conftest import ROOT
 
 
 @pytest.mark.parametrize("question,expected", [
@@ -134,7 +134,7 @@ def test_real_retrieval_top1(real_retriever, question, clause_id):
 def test_real_gold_set_meets_targets(real_retriever):
     from assistant.evaluation import evaluate_retrieval, load_gold
 
-    metrics, rankings = evaluate_retrieval(load_gold(ROOT / "eval" / "gold.jsonl"), real_retriever)
+    metrics, _ = evaluate_retrieval(load_gold(ROOT / "eval" / "gold.jsonl"), real_retriever)
     ab = metrics["ablation"]
     fused = ab["fused+lookup"]["overall"]
     assert fused["hit@1"] >= 0.95 and fused["hit@3"] >= 0.99

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
+from conftest import ScriptedGenerator, fake_parts
 
 from assistant.citations import Citation
-from assistant.config import Settings
 from assistant.corpus import Clause
-from assistant.index import build_index
 from assistant.pipeline import Answer, Pipeline, Turn
-from assistant.retrieval import Retriever
 from assistant.service import Service
 from assistant.ui import _ask, _rate, _show_clause, render_chat, render_clause, render_outline
-from conftest import SOURCE, FakeEmbedder, ScriptedGenerator
 
 WATER = "加快建设升钟水库灌区二期、武引二期灌区等大中型水利工程【3】。"
 XSS = ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>', '[点我](javascript:alert(3))',
@@ -24,13 +20,7 @@ XSS = ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>', '[点我](ja
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ui")
-    (tmp / "source").mkdir()
-    shutil.copy(SOURCE, tmp / "source" / SOURCE.name)
-    settings = Settings(source_dir=tmp / "source", index_dir=tmp / "index", data_dir=tmp / "data",
-                        embedder="fake")
-    embedder = FakeEmbedder()
-    retriever = Retriever(build_index(settings, embedder), embedder, settings)
+    settings, _, retriever = fake_parts(tmp_path_factory.mktemp("ui"))
     service = Service(settings, pipeline=Pipeline(settings, retriever, ScriptedGenerator(WATER)),
                       ready=True)
     yield service

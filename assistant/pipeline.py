@@ -135,8 +135,7 @@ class Pipeline:
                                        use_lookup=rewritten is None)
         run.timings["retrieval"] = (time.perf_counter() - t) * 1000
         run.retrieved = tuple(h.clause.id for h in result.hits)
-        lexical = len(self.retriever.bm25(result.corrected_query or rewritten or q)[0])
-        verdict_doc = self.judge.judge(rewritten or q, result, lexical)
+        verdict_doc = self.judge.judge(rewritten or q, result, result.lexical_matches or 0)
         if not verdict_doc.answerable:
             yield from run.emit(self._refusal("not_covered", verdict_doc.reason))
             yield run.finish(refused=True, mode="refusal")

@@ -44,6 +44,7 @@ class SearchResult:
     lookup: Lookup | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     corrected_query: str | None = None  # after typo correction and English-term expansion
+    lexical_matches: int | None = None  # clauses sharing a content word (None: BM25 not run)
 
 
 _NUM = rf"(?:[{CN_NUM}]+|\d+)"
@@ -171,6 +172,7 @@ class Retriever:
         corrected = self.glossary.expand(self.speller.correct(query))
         timings["rewrite"] = (time.perf_counter() - t0) * 1000
         runs: list[tuple[list[str], dict[str, float], float, str]] = []
+        lexical: int | None = None
         if mode in ("fused", "dense"):
             t = time.perf_counter()
             ids, scores = self.dense(corrected)
@@ -179,6 +181,7 @@ class Retriever:
         if mode in ("fused", "bm25"):
             t = time.perf_counter()
             ids, scores = self.bm25(corrected)
+            lexical = len(ids)
             timings["bm25"] = (time.perf_counter() - t) * 1000
             runs.append((ids, scores, self.settings.bm25_weight, "bm25"))
         if fusion == "rrf" or len(runs) == 1:
@@ -200,7 +203,7 @@ class Retriever:
                 seen.add(cid)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query, hits, ref, {n: round(v, 2) for n, v in timings.items()},
-                            corrected if corrected != query else None)
+                            corrected if corrected != query else None, lexical)
 
 
 def load_retriever(settings: Settings, progress: bool = False) -> Retriever:

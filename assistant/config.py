@@ -59,4 +59,8 @@ class Settings(BaseSettings):
     api_max_input_chars: int = 8000  # characters per embedding input (the model windows >512 tokens)
     api_max_body_bytes: int = 4_000_000  # request bodies above this are refused with 413
     api_max_messages: int = 40  # messages per chat completion request
+    # Chat requests admitted at once (one generating, the rest waiting for the LLM); more get
+    # 503 + Retry-After (API) or 「当前咨询人数较多，请稍后再试」 (page).
+    answer_queue_size: int = 8
+    api_cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are listed here
     api_answer_cache: int = 256  # recent Answers kept to recover citations of history turns

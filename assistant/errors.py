@@ -55,5 +55,12 @@ class ServiceNotReadyError(AssistantError):
         self.retry_after = retry_after
 
 
+class BusyError(ServiceNotReadyError):
+    """Every answer slot is taken (one answer generating, the bounded queue full): 503 + Retry-After."""
+
+    def __init__(self, message: str = "当前咨询人数较多，请稍后再试。", retry_after: int = 5):
+        super().__init__(message, retry_after)
+
+
 class FeedbackError(AssistantError):
     """A feedback item is malformed, or the feedback database cannot be written."""

@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from .citations import Citation
 from .config import Settings
 from .corpus import Clause
 from .embedding import Embedder, Kind
-from .errors import AssistantError, GeneratorError, ServiceNotReadyError
+from .errors import AssistantError, BusyError, GeneratorError, ServiceNotReadyError
 from .feedback import DB_NAME, FeedbackItem, FeedbackStore, make_item
 from .pipeline import Answer, Pipeline, Style, Turn
 from .retrieval import Retriever, SearchResult
@@ -31,22 +31,66 @@ _LABEL_RE = re.compile(r"〔([^〕]{1,16})〕")
 _cancel = threading.local()  # the Event that stops the answer being computed on this thread
 
 
-class _Interruptible:
-    """Wraps the pipeline's LLM so that a cancelled request stops it at the next token.
+class _Turnstile:
+    """Turn-taking for the one LLM, first come first served.
 
-    The pipeline pulls tokens on the thread that advances Service.stream, which puts the
+    A waiter whose request is cancelled (the client went away) leaves the line at once instead
+    of holding its place until its turn comes.
+    """
+
+    def __init__(self, poll: float = 0.05):
+        self._cond = threading.Condition()
+        self._line: deque[object] = deque()
+        self._busy = False
+        self._poll = poll
+
+    def acquire(self, cancel: threading.Event | None = None) -> bool:
+        me = object()
+        with self._cond:
+            self._line.append(me)
+            try:
+                while self._busy or self._line[0] is not me:
+                    if cancel is not None and cancel.is_set():
+                        return False
+                    self._cond.wait(self._poll)
+                self._busy = True
+                return True
+            finally:
+                self._line.remove(me)
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
+
+class _Interruptible:
+    """Wraps the pipeline's LLM: one stream at a time, in arrival order, and a cancelled
+    request stops it at the next token (or leaves the line if it is still waiting).
+
+    The pipeline pulls tokens on the thread that advances an admitted stream, which puts the
     request's cancel Event in `_cancel` before every step.
     """
 
     def __init__(self, inner):
         self.inner, self.id = inner, inner.id
+        self.turns = _Turnstile()
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)  # e.g. `warm`, so the KV cache is still saved/restored
 
     def stream(self, messages, **kwargs) -> Iterator[str]:
-        tokens = self.inner.stream(messages, **kwargs)
+        event = getattr(_cancel, "event", None)
+        if not self.turns.acquire(event):
+            return
+        tokens = None
         try:
+            tokens = self.inner.stream(messages, **kwargs)
             for token in tokens:
                 event = getattr(_cancel, "event", None)
                 if event is not None and event.is_set():
@@ -56,6 +100,49 @@ class _Interruptible:
             close = getattr(tokens, "close", None)
             if close is not None:
                 close()
+            self.turns.release()
+
+
+class _Admitted:
+    """An answer stream holding one of the service's answer slots until it ends or is closed.
+
+    Closing it (or dropping the last reference to it) stops the pipeline, which frees the LLM,
+    and gives the slot back.
+    """
+
+    def __init__(self, service: Service, events: Iterator[str | Answer],
+                 cancel: threading.Event | None):
+        self._service, self._events, self._cancel = service, events, cancel
+        self._open = True
+
+    def __iter__(self) -> _Admitted:
+        return self
+
+    def __next__(self) -> str | Answer:
+        if not self._open:
+            raise StopIteration
+        _cancel.event = self._cancel  # read by _Interruptible on this thread
+        try:
+            event = next(self._events)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            _cancel.event = None
+        if isinstance(event, Answer):
+            self._service._remember(event)
+        return event
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self._events.close()
+            finally:
+                self._service._leave()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -97,6 +184,8 @@ class Service:
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         self._answers_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._admitted = 0  # answer streams open now (one generating, the rest waiting)
+        self._admit_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -171,6 +260,7 @@ class Service:
             "embedder": self.embedder.id if self.embedder else None,
             "llm": self.llm_id,
             "warmup_error": self._warmup_error,
+            "answers": self.queue_status(),
         }
 
     @property
@@ -226,25 +316,37 @@ class Service:
                cancel: threading.Event | None = None) -> Iterator[str | Answer]:
         """Verified text pieces, then the Answer (remembered for later history turns).
 
-        Setting `cancel` (the client went away) stops the LLM at its next token; closing this
-        iterator stops everything and frees the model lock.
+        Admission is decided here, before anything runs: with every answer slot taken this
+        raises BusyError (→ 503 + Retry-After). Setting `cancel` (the client went away) stops
+        the LLM at its next token, or takes the request out of the line; closing the returned
+        iterator stops everything and frees its slot.
         """
         pipeline = self.require_pipeline()
-        events = pipeline.stream(question, history, style)
+        self._enter()
         try:
-            while True:
-                _cancel.event = cancel  # read by _Interruptible on this thread
-                try:
-                    event = next(events)
-                except StopIteration:
-                    return
-                finally:
-                    _cancel.event = None
-                if isinstance(event, Answer):
-                    self._remember(event)
-                yield event
-        finally:
-            events.close()
+            events = pipeline.stream(question, history, style)
+        except BaseException:
+            self._leave()
+            raise
+        return _Admitted(self, events, cancel)
+
+    def _enter(self) -> None:
+        with self._admit_lock:
+            capacity = self.settings.answer_queue_size
+            if self._admitted >= capacity:
+                log.warning("answer queue full (%d); refusing a request", capacity)
+                raise BusyError(retry_after=min(60, 3 * capacity))
+            self._admitted += 1
+
+    def _leave(self) -> None:
+        with self._admit_lock:
+            self._admitted -= 1
+
+    def queue_status(self) -> dict:
+        gen = self.pipeline.generator if self.pipeline else None
+        turns = getattr(gen, "turns", None)
+        return {"admitted": self._admitted, "capacity": self.settings.answer_queue_size,
+                "waiting_for_llm": turns.waiting if turns is not None else 0}
 
     def _remember(self, answer: Answer) -> None:
         with self._answers_lock:

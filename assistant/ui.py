@@ -232,7 +232,9 @@ def build_app(service: Service):
             return _show_clause(service, t, evt._data or {})
 
         for trigger in (question.submit, send.click):
-            trigger(ask, [question, style, turns], [chat, turns, question])
+            # No page-level limit: the Service admits answers (its bounded queue is shared with
+            # the API) and tells the user 「当前咨询人数较多，请稍后再试」 when it is full.
+            trigger(ask, [question, style, turns], [chat, turns, question], concurrency_limit=None)
         chat.click(show_clause, [turns], [clause_view])
         up.click(lambda r, t: _rate(service, "up", r, t), [reason, turns], [feedback_note, reason])
         down.click(lambda r, t: _rate(service, "down", r, t), [reason, turns],

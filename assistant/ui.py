@@ -6,7 +6,9 @@ rendered, so `<script>`, `<img onerror>` or `[x](javascript:...)` show up as pla
 Callbacks only call Service methods and render the result.
 """
 
+import queue
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from html import escape
 
@@ -143,15 +145,45 @@ def render_outline(outline: Outline) -> str:
 # -- callbacks (thin: call the Service, render) ---------------------------------------------
 
 
+def _drain(events: Iterator, cancel: threading.Event) -> Iterator:
+    """Run an answer stream to its end on a thread of its own and hand its events over.
+
+    The page's callback may be abandoned without being closed (a tab closed mid-answer); the
+    answer then still finishes within its token budget and frees the LLM, instead of holding
+    it until the abandoned generator is collected. Closing this iterator cancels the answer.
+    """
+    handoff: queue.SimpleQueue = queue.SimpleQueue()
+    done = object()
+
+    def run() -> None:
+        try:
+            for event in events:
+                handoff.put(event)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised on the page's thread
+            handoff.put(exc)
+        finally:
+            handoff.put(done)
+
+    threading.Thread(target=run, name="ui-answer", daemon=True).start()
+    try:
+        while (event := handoff.get()) is not done:
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+    finally:
+        cancel.set()
+
+
 def _ask(service: Service, question: str, style: str,
          turns: list[Turn]) -> Iterator[tuple[str, list[Turn], str]]:
     """Stream one answer into the conversation; the textbox is cleared once it starts."""
     turns = list(turns or [])
     text = ""
     shown = question.strip() if isinstance(question, str) else ""
+    cancel = threading.Event()
     try:
         yield render_chat(turns, pending=(shown, "")), turns, ""
-        for event in service.stream(question, turns, style):
+        for event in _drain(service.stream(question, turns, style, cancel), cancel):
             if isinstance(event, Answer):
                 turns.append(Turn(event.question, event))
                 yield render_chat(turns), turns, ""

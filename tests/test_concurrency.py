@@ -204,3 +204,17 @@ def test_api_client_that_disconnects_frees_its_slot_at_once(parts):
         with httpx.Client(base_url=url, timeout=30) as client:
             r = client.post("/v1/chat/completions", json=_chat(QUESTION, stream=False))
             assert r.status_code == 200 and "9000亿元" in r.json()["choices"][0]["message"]["content"]
+
+
+def test_an_abandoned_page_answer_still_frees_the_llm(parts):
+    """A page callback that is never resumed nor closed (tab closed mid-answer) must not keep
+    the LLM: the answer runs to its end on its own thread."""
+    service, gen = make_service(parts)
+    steps = _ask(service, QUESTION, "public", [])
+    next(steps)  # the question shown as pending
+    next(steps)  # the first piece of the answer
+    wait_until(lambda: gen.started == 1)
+    gen.gate.set()
+    wait_until(lambda: service.queue_status()["admitted"] == 0 and gen.active == 0)
+    assert steps.gi_frame is not None  # still suspended, never closed
+    steps.close()

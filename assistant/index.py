@@ -266,10 +266,25 @@ def _read_files(directory: Path, manifest: dict, settings: Settings) -> ClauseIn
     return ClauseIndex(manifest, documents, clauses, chunks, vectors_index, bm25, tokenizer)
 
 
+def check_embedder(manifest: dict, embedder: Embedder) -> None:
+    """Raise IndexStaleError if the vectors were made by another model than `embedder`.
+
+    The settings' embedder spec can stay the same while the model behind it changes (another
+    checkpoint at the same path, another dimension); its vectors would then be meaningless.
+    """
+    built = (manifest.get("embedder"), manifest.get("dimension"))
+    current = (embedder.id, getattr(embedder, "dim", manifest.get("dimension")))
+    if built != current:
+        raise IndexStaleError(f"索引由另一个向量模型构建（索引：{built[0]}，{built[1]} 维；"
+                              f"当前：{current[0]}，{current[1]} 维）。{REBUILD_HINT}")
+
+
 def open_index(settings: Settings, embedder: Embedder, progress: bool = False) -> ClauseIndex:
     """Load the index; if missing, stale or corrupt, rebuild it (auto_rebuild) or re-raise."""
     try:
-        return load_index(settings)
+        index = load_index(settings)
+        check_embedder(index.manifest, embedder)
+        return index
     except (IndexMissingError, IndexStaleError, IndexCorruptError) as exc:
         if not settings.auto_rebuild:
             raise

@@ -56,5 +56,6 @@ def test_bad_items_are_refused_with_a_message(args):
 def test_unwritable_location_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    store = FeedbackStore(blocker / "sub" / "fb.sqlite3")  # opening is retried on each write
     with pytest.raises(FeedbackError, match="ASSISTANT_DATA_DIR"):
-        FeedbackStore(blocker / "sub" / "fb.sqlite3")
+        store.add(make_item("问题", "回答", [], "up"))

@@ -34,13 +34,10 @@ def cmd_index_build(args, settings: Settings) -> int:
 
 
 def cmd_search(args, settings: Settings) -> int:
+    from .pipeline import validate_question
     from .retrieval import load_retriever
 
-    query = args.query.strip()
-    if not query:
-        raise AssistantError("问题不能为空。")
-    if len(query) > settings.max_question_chars:
-        raise AssistantError(f"问题过长（{len(query)} 字），请控制在 {settings.max_question_chars} 字以内。")
+    query = validate_question(args.query, settings.max_question_chars)  # before loading models
     retriever = load_retriever(settings, progress=True)
     result = retriever.search(query, k=args.k)
     if args.json:
@@ -50,6 +47,17 @@ def cmd_search(args, settings: Settings) -> int:
         for i, h in enumerate(result.hits, start=1):
             print(f"{i}. {h.clause.label}（{h.clause.chapter}）{h.clause.title}  [{h.score:.3f}]")
     return 0
+
+
+def _top_k(text: str) -> int:
+    """-k for `assistant search`: an integer from 1 to 30, with a message users can act on."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"K 必须是 1 到 30 之间的整数，收到 {text[:20]!r}。") from None
+    if not 1 <= k <= 30:
+        raise argparse.ArgumentTypeError(f"K 必须是 1 到 30 之间的整数，收到 {k}。")
+    return k
 
 
 def load_pipeline(settings: Settings, progress: bool = False):
@@ -167,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_index_build)
     s = sub.add_parser("search", help="检索最相关的条款")
     s.add_argument("query")
-    s.add_argument("-k", type=int, default=5, choices=range(1, 31), metavar="K(1-30)")
+    s.add_argument("-k", type=_top_k, default=5, metavar="K(1-30)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_search)
     a = sub.add_parser("ask", help="提问，回答逐句核验后流式输出")

@@ -194,8 +194,8 @@ def _ask(service: Service, question: str, style: str,
         yield render_chat(turns, error=(shown, str(exc))), turns, question
 
 
-def _show_clause(service: Service, turns: list[Turn], data: dict) -> str:
-    turn, cid = data.get("turn"), data.get("clause_id")
+def _show_clause(service: Service, turns: list[Turn], data: object) -> str:
+    turn, cid = (data.get("turn"), data.get("clause_id")) if isinstance(data, dict) else (None, None)
     if not isinstance(turn, int) or not 0 <= turn < len(turns or []) or not isinstance(cid, str):
         return f"<p>{escape(CLAUSE_HINT)}</p>"
     try:

@@ -32,6 +32,7 @@ _FOLLOWUP_RE = re.compile(
     r"|它|其中|这些|那些|该条|这条|那条|上述|这方面|那方面|(呢|吗)[？?。]?$"
 )
 _SENTENCE_RE = re.compile(r"[^。；！？]+[。；！？]?")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def validate_question(question: object, max_chars: int) -> str:
         raise QuestionError("问题不能为空，请输入您想了解的内容。")
     if len(q) > max_chars:
         raise QuestionError(f"问题过长（{len(q)} 字），请精简到 {max_chars} 字以内。")
+    if not q.isascii() and _SURROGATE_RE.search(q):  # invalid UTF-8 on a command line, "\ud800" in JSON
+        raise QuestionError("问题含有无法识别的字符（不是有效的 UTF-8 文本），请检查输入法或编码后重试。")
     return q
 
 
@@ -81,8 +84,9 @@ class Pipeline:
         index = retriever.index
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
-        self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses))
         self.places = _load_places()
+        self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses),
+                                        places=frozenset(self.places))
         self.context_terms = {"川东北", "四川", "全省", "我省"}
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,

@@ -109,6 +109,28 @@ def test_unanswerable_questions_get_not_covered(retriever, settings, question):
     assert "5万" not in a.text
 
 
+@pytest.mark.parametrize(("question", "why"), [
+    ("攀西经济区的发展目标是什么", "只在合作部分提到攀西经济区"),
+    ("成都平原经济区要建哪些产业基地", "只在合作部分提到成都平原经济区"),
+    ("绵阳的城市定位是什么", "只在交通线路名称中提到绵阳"),
+    ("营山县有什么产业", "只在交通线路名称中提到营山"),
+])
+def test_entities_the_document_only_mentions_in_passing_are_refused(retriever, settings, question,
+                                                                     why):
+    """Another zone appears only as a partner, a city only as the end of a road."""
+    p, gen = make(retriever, settings, "编造的答案：攀西经济区要建设钒钛基地【9】。")
+    a = p.ask(question)
+    assert a.refused and why in a.text and not gen.calls
+
+
+@pytest.mark.parametrize("question", ["与攀西经济区在哪些方面合作", "和成都平原经济区怎么协同发展",
+                                      "绵阳至西充高速公路", "营山到达州的高速"])
+def test_the_same_entities_are_answered_when_the_document_speaks_of_them(retriever, settings,
+                                                                          question):
+    p, _ = make(retriever, settings, "")
+    assert not p.ask(question).refused
+
+
 @pytest.mark.parametrize("bad", ["", "   \n\t ", "\x00\x01", None, 123, "问" * 5000])
 def test_bad_questions_raise_clear_errors(retriever, settings, bad):
     p, _ = make(retriever, settings, "")

@@ -24,8 +24,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
-from .api_errors import ApiError, BodyLimit, install_error_handlers
-from .api_schemas import ChatRequest, EmbeddingRequest, FeedbackRequest, SearchRequest
+from .api_errors import ApiError, BodyLimit, error_response, install_error_handlers
+from .api_schemas import (
+    CHAT_STREAM,
+    ChatRequest,
+    EmbeddingRequest,
+    FeedbackRequest,
+    SearchRequest,
+    error_responses,
+)
 from .cli import answer_json, hit_json
 from .errors import AssistantError
 from .pipeline import Answer, Turn, validate_question
@@ -57,8 +64,10 @@ async def _iterate_in_thread(pool: ThreadPoolExecutor, make: Callable[[], Iterat
     def work() -> None:
         iterator = make()
         try:
-            for item in iterator:
-                if stop.is_set():
+            while not stop.is_set():  # a client gone before its turn never starts the pipeline
+                try:
+                    item = next(iterator)
+                except StopIteration:
                     break
                 put("item", item)
         except BaseException as exc:  # noqa: BLE001 -- re-raised in the consumer
@@ -115,16 +124,21 @@ def _answer_extras(answer: Answer) -> dict:
 
 def create_app(service: Service, ui: bool = True) -> FastAPI:
     """The FastAPI app; with ui=True the Gradio chat page is mounted at `/`."""
+    # Every admitted answer has a thread of its own, so a queued answer waits for the LLM (and
+    # can leave the line when its client goes) instead of waiting for a thread; feedback writes
+    # never queue behind answers.
     pools = _Pools(ThreadPoolExecutor(max_workers=8, thread_name_prefix="api-embed"),
-                   ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-generate"))
+                   ThreadPoolExecutor(max_workers=service.settings.answer_queue_size,
+                                      thread_name_prefix="api-answer"),
+                   ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-work"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await _in_thread(pools.work, service.start)  # no-op for parts already loaded
         yield
         service.close()
-        pools.embed.shutdown(wait=False, cancel_futures=True)
-        pools.work.shutdown(wait=False, cancel_futures=True)
+        for pool in (pools.embed, pools.answer, pools.work):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="川东北经济区政策问答助手 API", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None,
@@ -152,7 +166,8 @@ class _Pools:
     """Embedding and search never queue behind generation: they have their own threads."""
 
     embed: ThreadPoolExecutor
-    work: ThreadPoolExecutor  # answers (the LLM has its own lock), feedback writes, start-up
+    answer: ThreadPoolExecutor  # one thread per answer slot (Settings.answer_queue_size)
+    work: ThreadPoolExecutor  # feedback writes, start-up
 
 
 def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
@@ -161,7 +176,7 @@ def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         """Index document sha256, embedder id, LLM backend id and whether answering is ready."""
         return service.status()
 
-    @app.post("/v1/search", tags=["document"])
+    @app.post("/v1/search", tags=["document"], responses=error_responses(400, 413, 422, 503))
     async def search(req: SearchRequest) -> dict:
         """Top-k clauses, the same JSON as `assistant search --json`."""
         query = validate_question(req.query, service.settings.max_question_chars)
@@ -169,7 +184,7 @@ def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         return {"query": result.query, "hits": [hit_json(h) for h in result.hits],
                 "timings_ms": result.timings_ms}
 
-    @app.get("/v1/clauses", tags=["document"])
+    @app.get("/v1/clauses", tags=["document"], responses=error_responses(503))
     async def clauses() -> dict:
         """The document outline: title, source, date, chapters with their clauses."""
         o = service.outline()
@@ -178,18 +193,19 @@ def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
                     {"id": c.id, "label": c.label, "title": c.title} for c in cs]}
                     for h, cs in o.chapters]}
 
-    @app.get("/v1/clauses/{clause_id}", tags=["document"])
+    @app.get("/v1/clauses/{clause_id}", tags=["document"], responses=error_responses(404, 503))
     async def clause(clause_id: str) -> dict:
         """One clause: label, chapter, title, text and its offsets in the source text."""
         try:
             c = service.clause(clause_id)
         except KeyError:
-            raise ApiError(404, f"没有编号为 {clause_id!r} 的条款；可用编号见 GET /v1/clauses。",
+            raise ApiError(404, f"没有编号为 {clause_id[:40]!r} 的条款；可用编号见 GET /v1/clauses。",
                            "clause_id", "clause_not_found") from None
         return {"id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
                 "text": c.text, "start": c.start, "end": c.end}
 
-    @app.post("/v1/feedback", tags=["feedback"], status_code=201)
+    @app.post("/v1/feedback", tags=["feedback"], status_code=201,
+              responses=error_responses(400, 413, 422, 500, 503))
     async def feedback(req: FeedbackRequest) -> dict:
         """Store a 👍/👎 rating of an answer (SQLite under the data directory)."""
         cites = [c.model_dump(include={"clause_id", "label", "quote", "verified"})
@@ -206,7 +222,8 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         return {"object": "list", "data": [{"id": n, "object": "model", "created": 0,
                                             "owned_by": "local"} for n in names]}
 
-    @app.post("/v1/embeddings", tags=["openai"])
+    @app.post("/v1/embeddings", tags=["openai"],
+              responses=error_responses(400, 404, 413, 422, 503))
     async def embeddings(req: EmbeddingRequest) -> dict:
         """OpenAI-compatible embeddings; `input_type` (query | passage) selects the e5 mode."""
         texts = [req.input] if isinstance(req.input, str) else req.input
@@ -219,7 +236,10 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         return {"object": "list", "data": data, "model": service.embedder.id,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
-    @app.post("/v1/chat/completions", tags=["openai"])
+    @app.post("/v1/chat/completions", tags=["openai"], responses={
+        200: {"content": CHAT_STREAM,
+              "description": "A chat.completion, or with `stream: true` its chunks as SSE."},
+        **error_responses(400, 404, 413, 422, 500, 503)})
     async def chat(req: ChatRequest, request: Request):
         """OpenAI-compatible chat: answers the last user message from the policy document.
 
@@ -230,12 +250,12 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
             raise ApiError(404, f"模型 {req.model!r} 不存在；可用：{', '.join(service.chat_models())}",
                            "model", "model_not_found")
         question, history = _chat_history(service, req)
-        service.require_pipeline()  # 503 before any streaming starts
+        stop = threading.Event()
+        # Admission happens here, so "loading" and "queue full" are 503s before streaming starts.
+        admitted = service.stream(question, history, req.style, stop)
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": service.llm_id}
-        stop = threading.Event()
-        events = _iterate_in_thread(
-            pools.work, lambda: service.stream(question, history, req.style, stop), stop)
+        events = _iterate_in_thread(pools.answer, lambda: admitted, stop)
         if req.stream:
             return StreamingResponse(_sse(events, meta, request, stop),
                                      media_type="text/event-stream",
@@ -246,16 +266,33 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
 
 
-def _fallback_route(app: FastAPI) -> None:
-    """Unknown /v1 paths get an OpenAI-style 404 (or 405) instead of the chat page."""
+class _NoSuchRoute:
+    """Unknown /v1 paths get an OpenAI-style 404, and a known path with a method it does not
+    take a 405 with an Allow header, instead of the chat page's plain 404.
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-                   include_in_schema=False)
-    async def unknown(request: Request, path: str):
-        if any(isinstance(r, APIRoute) and r.path_regex.match(request.url.path)
-               and r.endpoint is not unknown for r in app.routes):
-            raise ApiError(405, f"/v1/{path} 不支持 {request.method} 请求。", code="method_not_allowed")
-        raise ApiError(404, f"没有这个接口：/v1/{path}", code="not_found")
+    An ASGI class rather than a function, so that Starlette routes every method to it (even
+    TRACE or QUERY); a function endpoint would only get GET.
+    """
+
+    def __init__(self, app: FastAPI):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        path, method = scope["path"], scope["method"]
+        allowed = sorted({m for r in self.app.routes if isinstance(r, APIRoute)
+                          and r.path_regex.match(path) for m in r.methods})
+        if allowed:
+            response = error_response(405, f"{path[:200]} 不支持 {method} 请求。",
+                                      code="method_not_allowed",
+                                      headers={"Allow": ", ".join(allowed)})
+        else:
+            response = error_response(404, f"没有这个接口：{path[:200]}", code="not_found")
+        await response(scope, receive, send)
+
+
+def _fallback_route(app: FastAPI) -> None:
+    for route in ("/healthz", "/v1", "/v1/{path:path}"):
+        app.router.add_route(route, _NoSuchRoute(app), include_in_schema=False)
 
 
 def _offline_docs(app: FastAPI) -> None:

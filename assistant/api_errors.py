@@ -15,7 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from .errors import AssistantError, FeedbackError, QuestionError, ServiceNotReadyError
+from .errors import AssistantError, BusyError, FeedbackError, QuestionError, ServiceNotReadyError
+from .feedback import FeedbackBusyError, FeedbackStorageError
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +43,46 @@ def _is_type_tag(part: object) -> bool:
                                       or part in ("str", "int", "float", "bool", "none"))
 
 
+# pydantic's English messages for the errors a JSON body can have, in Chinese.
+_PYDANTIC_ZH = {
+    "string_type": "应为字符串", "int_type": "应为整数", "int_parsing": "应为整数",
+    "int_from_float": "应为整数，不能有小数", "float_type": "应为数字", "bool_type": "应为 true 或 false",
+    "list_type": "应为数组（列表）", "dict_type": "应为 JSON 对象", "model_type": "应为 JSON 对象",
+    "model_attributes_type": "应为 JSON 对象", "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}", "greater_than": "必须大于 {gt}", "less_than": "必须小于 {lt}",
+    "literal_error": "只能是 {expected}", "string_too_long": "过长（最多 {max_length} 字符）",
+    "too_long": "过长（最多 {max_length} 项）",
+}
+
+
+def _message_zh(error: dict) -> str:
+    """The Chinese reason for one pydantic error; our own validators already speak Chinese."""
+    template = _PYDANTIC_ZH.get(error.get("type", ""))
+    if template is None:
+        return str(error.get("msg", "取值无效"))
+    try:
+        return template.format(**error.get("ctx", {}))
+    except (KeyError, IndexError):
+        return template.split("{")[0].strip() or "取值无效"
+
+
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 in OpenAI's shape; a body that is not JSON at all is a 400."""
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
         detail = first.get("ctx", {}).get("error", "")
-        return error_response(400, f"请求体不是合法的 JSON：{detail}", code="invalid_json")
+        return error_response(400, f"请求体不是合法的 JSON，请检查引号、括号和逗号（{detail}）。",
+                              code="invalid_json")
     loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _is_type_tag(p)]
     param = ".".join(loc) or None
     if first.get("type") == "missing":
-        return error_response(422, f"缺少必填字段 {param}", param=param, code="missing_field")
-    return error_response(422, f"参数 {param or '请求体'} 无效：{first.get('msg')}", param=param,
+        if param is None:
+            return error_response(422, "缺少请求体：请发送 JSON 对象（Content-Type: application/json）。",
+                                  code="missing_body")
+        return error_response(422, f"缺少必填字段 {param}。", param=param, code="missing_field")
+    where = f"参数 {param} " if param else "请求体"
+    return error_response(422, f"{where}无效：{_message_zh(first)}。", param=param,
                           code="invalid_value")
 
 
@@ -70,14 +99,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        messages = {404: "没有这个接口。", 405: "该接口不支持此请求方法。", 413: "请求体过大。"}
+        messages = {400: "请求体无法解析：请发送 UTF-8 编码的 JSON。", 404: "没有这个接口。",
+                    405: "该接口不支持此请求方法。", 413: "请求体过大。"}
+        codes = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed",
+                 413: "request_too_large"}
         return error_response(exc.status_code, messages.get(exc.status_code, str(exc.detail)),
-                              code={404: "not_found", 413: "request_too_large"}.get(exc.status_code))
+                              code=codes.get(exc.status_code), headers=exc.headers)
 
     @app.exception_handler(ServiceNotReadyError)
     async def not_ready(request: Request, exc: ServiceNotReadyError):
         return error_response(503, str(exc), "service_unavailable", code="model_loading",
                               headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(BusyError)
+    async def busy(request: Request, exc: BusyError):
+        return error_response(503, str(exc), "service_unavailable", code="queue_full",
+                              headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(FeedbackBusyError)
+    async def feedback_busy(request: Request, exc: FeedbackBusyError):
+        return error_response(503, str(exc), "service_unavailable", code="feedback_busy",
+                              headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(FeedbackStorageError)
+    async def feedback_storage(request: Request, exc: FeedbackStorageError):
+        log.error("feedback not stored: %s", exc)
+        return error_response(500, str(exc), "server_error", code="feedback_storage")
 
     @app.exception_handler(QuestionError)
     @app.exception_handler(FeedbackError)

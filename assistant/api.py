@@ -34,7 +34,7 @@ from .api_schemas import (
     error_responses,
 )
 from .cli import answer_json, hit_json
-from .errors import AssistantError
+from .errors import AssistantError, BusyError, public_message
 from .pipeline import Answer, Turn, validate_question
 from .service import Service
 
@@ -147,6 +147,12 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
                               "page is served at `/`.")
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=service.settings.api_max_body_bytes)
+    if service.settings.api_cors_origins:  # off by default: browsers on other sites get no access
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(service.settings.api_cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization",
+                                                                          "Content-Type"])
     _offline_docs(app)
     _document_routes(app, service, pools)
     _openai_routes(app, service, pools)
@@ -161,20 +167,22 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
     return app
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Pools:
     """Embedding and search never queue behind generation: they have their own threads."""
 
     embed: ThreadPoolExecutor
     answer: ThreadPoolExecutor  # one thread per answer slot (Settings.answer_queue_size)
     work: ThreadPoolExecutor  # feedback writes, start-up
+    embed_pending: int = 0  # embedding requests admitted and not yet answered
 
 
 def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict:
         """Index document sha256, embedder id, LLM backend id and whether answering is ready."""
-        return service.status()
+        return {**service.status(), "embeddings": {"pending": pools.embed_pending,
+                                                   "capacity": service.settings.api_embed_queue}}
 
     @app.post("/v1/search", tags=["document"], responses=error_responses(400, 413, 422, 503))
     async def search(req: SearchRequest) -> dict:
@@ -228,8 +236,14 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         """OpenAI-compatible embeddings; `input_type` (query | passage) selects the e5 mode."""
         texts = [req.input] if isinstance(req.input, str) else req.input
         _check_embedding_request(service, req, texts)
-        vectors, tokens = await _in_thread(pools.embed, _embed_with_usage, service, texts,
-                                           req.input_type)
+        if pools.embed_pending >= service.settings.api_embed_queue:  # shed load, stay responsive
+            raise BusyError("向量服务繁忙，请稍后再试。", retry_after=1)
+        pools.embed_pending += 1  # only touched on the event loop: no lock needed
+        try:
+            vectors, tokens = await _in_thread(pools.embed, _embed_with_usage, service, texts,
+                                               req.input_type)
+        finally:
+            pools.embed_pending -= 1
         data = [{"object": "embedding", "index": i,
                  "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
                  if req.encoding_format == "base64" else v.tolist()} for i, v in enumerate(vectors)]
@@ -376,6 +390,7 @@ async def _sse_chunks(events: AsyncIterator, meta: dict) -> AsyncIterator[str]:
                 yield chunk({"content": event})
     except AssistantError as exc:  # a failure mid-answer: report it in-band, then end the stream
         log.error("generation failed: %s", exc)
-        error = {"message": str(exc), "type": "server_error", "param": None, "code": None}
+        error = {"message": public_message(exc), "type": "server_error", "param": None,
+                 "code": None}
         yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"

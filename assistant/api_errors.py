@@ -15,8 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from .errors import AssistantError, BusyError, FeedbackError, QuestionError, ServiceNotReadyError
-from .feedback import FeedbackBusyError, FeedbackStorageError
+from .errors import (
+    AssistantError,
+    BusyError,
+    FeedbackBusyError,
+    FeedbackError,
+    FeedbackStorageError,
+    QuestionError,
+    ServiceNotReadyError,
+    public_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FeedbackStorageError)
     async def feedback_storage(request: Request, exc: FeedbackStorageError):
         log.error("feedback not stored: %s", exc)
-        return error_response(500, str(exc), "server_error", code="feedback_storage")
+        return error_response(500, public_message(exc), "server_error", code="feedback_storage")
 
     @app.exception_handler(QuestionError)
     @app.exception_handler(FeedbackError)
@@ -134,7 +142,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AssistantError)
     async def domain_error(request: Request, exc: AssistantError):
         log.error("request failed: %s", exc)
-        return error_response(500, str(exc), "server_error")
+        return error_response(500, public_message(exc), "server_error")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
 
     # HTTP service (`python app.py`, `assistant serve`); host and port come from HOST / PORT.
     api_max_batch: int = 256  # inputs per /v1/embeddings request
+    api_embed_queue: int = 64  # embedding requests waiting at once; more get 503 + Retry-After
     api_max_input_chars: int = 8000  # characters per embedding input (the model windows >512 tokens)
     api_max_body_bytes: int = 4_000_000  # request bodies above this are refused with 413
     api_max_messages: int = 40  # messages per chat completion request

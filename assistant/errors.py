@@ -64,3 +64,28 @@ class BusyError(ServiceNotReadyError):
 
 class FeedbackError(AssistantError):
     """A feedback item is malformed, or the feedback database cannot be written."""
+
+
+class FeedbackBusyError(FeedbackError):
+    """Another connection held the database's write lock for the whole busy timeout: retry soon."""
+
+    retry_after = 2
+
+
+class FeedbackStorageError(FeedbackError):
+    """The database cannot be opened or written: read-only or full disk, unwritable data dir."""
+
+
+# What users see instead of errors whose text is for operators (file paths, server addresses,
+# upstream replies that may echo the prompt); the full text goes to the service log.
+_PUBLIC = (
+    ("GeneratorError", "语言模型暂时无法作答，请稍后重试（原因已记入服务日志）。"),
+    ("ModelFileError", "语言模型暂时无法作答，请稍后重试（原因已记入服务日志）。"),
+    ("FeedbackStorageError", "反馈暂时无法保存，请稍后重试（原因已记入服务日志）。"),
+)
+
+
+def public_message(exc: AssistantError) -> str:
+    """The message for a user or API client: operator-only details replaced by a safe text."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return next((text for name, text in _PUBLIC if name in names), str(exc))

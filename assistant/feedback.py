@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import FeedbackError
+from .errors import FeedbackBusyError, FeedbackError, FeedbackStorageError
 
 Rating = Literal["up", "down"]
 MAX_TEXT = 20_000
@@ -40,16 +40,6 @@ CREATE TABLE IF NOT EXISTS feedback (
     reason TEXT NOT NULL DEFAULT ''
 )
 """
-
-
-class FeedbackBusyError(FeedbackError):
-    """Another connection held the database's write lock for the whole busy timeout: retry soon."""
-
-    retry_after = 2
-
-
-class FeedbackStorageError(FeedbackError):
-    """The database cannot be opened or written: read-only or full disk, unwritable data dir."""
 
 
 @dataclass(frozen=True)

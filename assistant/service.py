@@ -259,7 +259,8 @@ class Service:
             "document_sha256": index.documents[0].sha256 if index else None,
             "embedder": self.embedder.id if self.embedder else None,
             "llm": self.llm_id,
-            "warmup_error": self._warmup_error,
+            # whether the LLM failed to start; the reason (paths, addresses) is in the log only
+            "warmup_failed": self._warmup_error is not None,
             "answers": self.queue_status(),
         }
 
@@ -307,7 +308,7 @@ class Service:
     def require_pipeline(self) -> Pipeline:
         """The pipeline once the LLM is warm; otherwise why not (loading → 503, failed → 500)."""
         if self._warmup_error is not None and not self.ready:
-            raise GeneratorError(f"语言模型无法启动：{self._warmup_error}")
+            raise GeneratorError(f"语言模型无法启动：{self._warmup_error}")  # shown as public_message
         if self.pipeline is None or not self.ready:
             raise ServiceNotReadyError("模型正在加载（首次启动需读入整篇文件，约一分钟），请稍后重试。", 15)
         return self.pipeline

@@ -6,6 +6,7 @@ rendered, so `<script>`, `<img onerror>` or `[x](javascript:...)` show up as pla
 Callbacks only call Service methods and render the result.
 """
 
+import logging
 import queue
 import re
 import threading
@@ -13,10 +14,11 @@ from collections.abc import Iterator, Sequence
 from html import escape
 
 from .corpus import Clause
-from .errors import AssistantError
+from .errors import AssistantError, public_message
 from .pipeline import Answer, Turn
 from .service import Outline, Service
 
+log = logging.getLogger(__name__)
 EXAMPLES = [
     "到2022年川东北地区生产总值的目标是多少？",
     "南充的城市定位是什么？",
@@ -145,6 +147,14 @@ def render_outline(outline: Outline) -> str:
 # -- callbacks (thin: call the Service, render) ---------------------------------------------
 
 
+def _shown(exc: AssistantError) -> str:
+    """The error text for the page; details meant for operators go to the log instead."""
+    public = public_message(exc)
+    if public != str(exc):
+        log.error("page request failed: %s", exc)
+    return public
+
+
 def _drain(events: Iterator, cancel: threading.Event) -> Iterator:
     """Run an answer stream to its end on a thread of its own and hand its events over.
 
@@ -191,7 +201,7 @@ def _ask(service: Service, question: str, style: str,
                 text += event
                 yield render_chat(turns, pending=(shown, text)), turns, ""
     except AssistantError as exc:  # empty/too long question, model still loading, backend down
-        yield render_chat(turns, error=(shown, str(exc))), turns, question
+        yield render_chat(turns, error=(shown, _shown(exc))), turns, question
 
 
 def _show_clause(service: Service, turns: list[Turn], data: object) -> str:
@@ -214,7 +224,7 @@ def _rate(service: Service, rating: str, reason: str, turns: list[Turn]) -> tupl
         service.add_feedback(last.question, last.answer.text,
                              [c.__dict__ for c in last.answer.citations], rating, reason)
     except AssistantError as exc:
-        return f'<p class="notice">{_text(str(exc))}</p>', reason
+        return f'<p class="notice">{_text(_shown(exc))}</p>', reason
     return '<p class="notice">已记录您的反馈，谢谢！</p>', ""
 
 
@@ -222,7 +232,7 @@ def _load_outline(service: Service) -> str:
     try:
         return render_outline(service.outline())
     except AssistantError as exc:
-        return f"<p>{_text(str(exc))}</p>"
+        return f"<p>{_text(_shown(exc))}</p>"
 
 
 def build_app(service: Service):

@@ -290,8 +290,11 @@ def test_failed_warm_up_is_reported_not_hidden(parts):
     service.start(warm_up_in_background=False)
     client = TestClient(create_app(service, ui=False))
     health = client.get("/healthz").json()
-    assert health["ready"] is False and "无法连接" in health["warmup_error"]
+    assert health["ready"] is False and health["warmup_failed"] is True
     r = client.post("/v1/chat/completions",
                     json={"model": "scripted", "messages": [{"role": "user", "content": QUESTION}]})
     assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
-    assert "无法连接" in r.json()["error"]["message"]
+    # Users learn that the model is unavailable; the reason (addresses, paths) stays in the log.
+    message = r.json()["error"]["message"]
+    assert "语言模型暂时无法作答" in message and "无法连接" not in message
+    assert "无法连接" not in json.dumps(health, ensure_ascii=False)

@@ -218,3 +218,43 @@ def test_an_abandoned_page_answer_still_frees_the_llm(parts):
     wait_until(lambda: service.queue_status()["admitted"] == 0 and gen.active == 0)
     assert steps.gi_frame is not None  # still suspended, never closed
     steps.close()
+
+
+class GatedEmbedder:
+    """A fake embedder whose encode blocks until `gate` opens (the second call onwards)."""
+
+    id = "gated-embedder"
+
+    def __init__(self, inner):
+        self.inner, self.gate, self.entered = inner, threading.Event(), 0
+        self.dim = inner.dim
+
+    def encode(self, texts, kind="passage"):
+        self.entered += 1
+        assert self.gate.wait(30), "gate never opened"
+        return self.inner.encode(texts, kind)
+
+
+def test_embedding_floods_are_shed_with_503_not_queued_forever(parts):
+    settings, embedder, retriever = parts
+    settings = settings.model_copy(update={"api_embed_queue": 2})
+    gated = GatedEmbedder(embedder)
+    service = Service(settings, embedder=gated, retriever=retriever, ready=True)
+    body = {"model": "fake", "input": "川东北"}
+    with live_server(create_app(service, ui=False)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        held = [threading.Thread(target=client.post, args=("/v1/embeddings",), kwargs={"json": body})
+                for _ in range(2)]
+        for t in held:
+            t.start()
+        # one computing, one waiting for the model
+        wait_until(lambda: client.get("/healthz").json()["embeddings"]["pending"] == 2)
+        assert gated.entered == 1
+        shed = client.post("/v1/embeddings", json=body)
+        assert shed.status_code == 503 and shed.json()["error"]["code"] == "queue_full"
+        assert shed.headers["Retry-After"] == "1" and "繁忙" in shed.json()["error"]["message"]
+        assert client.get("/healthz").status_code == 200  # the loop itself stays responsive
+        gated.gate.set()
+        for t in held:
+            t.join(30)
+        assert client.post("/v1/embeddings", json=body).status_code == 200

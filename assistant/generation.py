@@ -300,19 +300,33 @@ def _save_state(llama, path: Path) -> None:
 
 
 def _restore_state(llama, path: Path) -> bool:
-    """Load a saved KV state; False (and the file removed) if it is unreadable or mismatched."""
+    """Load a saved KV state; False (and the file removed) if it is unreadable or mismatched.
+
+    Does what `Llama.load_state` does minus the logits: that method copies a (n_batch × vocab)
+    float array twice (~0.6 GB at once for this model) to restore scores nothing reads — a new
+    prompt re-evaluates at least its last token — and copies the state bytes twice more.
+    """
+    import ctypes
+
+    import llama_cpp
     import numpy as np
-    from llama_cpp.llama import LlamaState
 
     try:
         with np.load(path) as data:
             n = int(data["n_tokens"])
-            ids = np.zeros(llama._n_ctx, dtype=np.intc)
-            ids[:n] = data["input_ids"]
-            raw = data["llama_state"].tobytes()
+            ids = data["input_ids"]
+            raw = np.ascontiguousarray(data["llama_state"], dtype=np.uint8)
             seed = int(data["seed"])
-        llama.load_state(LlamaState(input_ids=ids, scores=llama.scores[:n].copy(), n_tokens=n,
-                                    llama_state=raw, llama_state_size=len(raw), seed=seed))
+        if not 0 < n <= llama._n_ctx or len(ids) < n:
+            raise ValueError("state does not fit this context")
+        buffer = (ctypes.c_uint8 * raw.size).from_buffer(raw)
+        if llama_cpp.llama_state_set_data(llama._ctx.ctx, buffer, raw.size) != raw.size:
+            raise RuntimeError("llama.cpp refused the saved state")
+        llama.input_ids = np.zeros(llama._n_ctx, dtype=np.intc)
+        llama.input_ids[:n] = ids[:n]
+        llama.n_tokens = n
+        llama._requires_eval = True
+        llama._seed = seed
         return True
     except (OSError, KeyError, ValueError, RuntimeError):
         path.unlink(missing_ok=True)

@@ -32,6 +32,10 @@ _FOLLOWUP_RE = re.compile(
     r"|它|其中|这些|那些|该条|这条|那条|上述|这方面|那方面|(呢|吗)[？?。]?$"
 )
 _SENTENCE_RE = re.compile(r"[^。；！？]+[。；！？]?")
+# A question joining several parts (「城市定位和产业」「分别」「交通、城市、物流」).
+_SEVERAL_PARTS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
+COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
+RARE_TERM_CLAUSES = 6  # a term in more clauses than this says nothing about which one answers
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
@@ -85,6 +89,7 @@ class Pipeline:
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
         self.places = _load_places()
+        self._term_counts: dict[str, int] = {}
         self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses),
                                         places=frozenset(self.places))
         self.context_terms = {"川东北", "四川", "全省", "我省"}
@@ -229,11 +234,12 @@ class Pipeline:
             run.timings["generation"] = (time.perf_counter() - t) * 1000
         query = run.rewritten or run.question
         if kept == 0:
-            yield from self._extractive(run, query, self._strong(result))
+            strong = self._strong(result)
+            yield from self._extractive(run, query, strong + self._complements(query, result, strong))
             yield run.finish(refused=False, mode="extractive")
             return
         evidence = [self.clauses[cid] for cid in dict.fromkeys(c.clause_id for c in run.citations)]
-        quotes = self._quotes(query, evidence[:2])
+        quotes = self._quotes(query, evidence[:2] + self._complements(query, result, evidence))
         if quotes:
             yield from run.emit("\n\n原文摘录：\n" + "\n".join(f"〔{c.label}〕「{s}」" for c, s in quotes))
             run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
@@ -245,6 +251,32 @@ class Pipeline:
         top = result.hits[:1] + [h for h in result.hits[1:3]
                                  if h.score >= self.settings.second_clause_score]
         return [h.clause for h in top]
+
+    def _complements(self, query: str, result: SearchResult, have: list[Clause]) -> list[Clause]:
+        """Runners-up (ranks 2–3) that answer another part of a several-part question.
+
+        The question must join parts (和、分别、以及…), and name a distinctive term (found in at
+        most RARE_TERM_CLAUSES clauses) that the runner-up contains and the clauses already
+        quoted do not: 「巴中在城市定位和产业上分别怎么安排」 gets the industry clause as well.
+        """
+        if not result.hits or not _SEVERAL_PARTS_RE.search(query):
+            return []
+        terms = {t for t in self.retriever.index.tokenizer(self.retriever.speller.correct(query))
+                 if len(t) >= 2 and t not in self.context_terms}
+        top = result.hits[0].score
+        out = []
+        for h in result.hits[1:3]:
+            if h.clause in have or h.score < COMPLEMENT_MIN_SCORE * top:
+                continue
+            if any(t in h.clause.text and not any(t in c.text for c in have + out)
+                   and self._clause_count(t) <= RARE_TERM_CLAUSES for t in terms):
+                out.append(h.clause)
+        return out
+
+    def _clause_count(self, term: str) -> int:
+        if term not in self._term_counts:
+            self._term_counts[term] = sum(term in c.text for c in self.retriever.index.clauses)
+        return self._term_counts[term]
 
     def _extractive(self, run: _Run, query: str, clauses: list[Clause]) -> Iterator[str]:
         quotes = self._quotes(query, clauses, per_clause=2)

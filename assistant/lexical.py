@@ -5,6 +5,7 @@ Both are offered because which is better is an empirical question; `eval/` measu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
@@ -15,7 +16,7 @@ from .corpus import Document
 # Question words and function words that carry no topic (hand-picked: no library ships a
 # stop list for *questions* about a policy text).
 STOPWORDS = frozenset(
-    ["的", "了", "和", "与", "及", "是", "在", "有", "对", "把", "被", "为", "等", "并", "或", "也", "都", "就", "要", "将", "以", "于", "之", "其", "这", "那", "个", "中", "上", "下", "吗", "呢", "吧", "啊", "呀", "么", "嘛", "哪", "哪些", "哪个", "哪一", "哪里", "哪儿", "什么", "啥", "怎么", "怎样", "如何", "多少", "几", "是否", "有没有", "请问", "请", "问", "一下", "一些", "一条", "哪条", "条", "第", "讲", "说", "提到", "提", "关于", "文件", "文中", "里面", "里", "意见", "实施", "我", "你", "我们", "咱们", "他们", "它", "这个", "那个", "这些", "那些", "能", "会", "可以", "需要", "应该", "具体", "主要", "内容", "方面", "what", "which", "how", "is", "the", "a", "of", "in", "and", "to"]
+    ["的", "了", "和", "与", "及", "是", "在", "有", "对", "把", "被", "为", "等", "并", "或", "也", "都", "就", "要", "将", "以", "于", "之", "其", "这", "那", "个", "中", "上", "下", "吗", "呢", "吧", "啊", "呀", "么", "嘛", "哪", "哪些", "哪个", "哪一", "哪里", "哪儿", "什么", "啥", "怎么", "怎样", "如何", "多少", "几", "是否", "有没有", "请问", "请", "问", "一下", "一些", "一条", "哪条", "条", "第", "讲", "说", "提到", "提", "关于", "文件", "文中", "里面", "里", "意见", "实施", "我", "你", "我们", "咱们", "他们", "它", "这个", "那个", "这些", "那些", "能", "会", "可以", "需要", "应该", "具体", "主要", "内容", "方面", "措施", "举措", "安排", "做法", "打算", "what", "which", "how", "is", "the", "a", "of", "in", "and", "to"]
 )
 _PUNCT_RE = re.compile(r"^[\W_]+$")
 _QUOTED_RE = re.compile(r"“([^”]{2,12})”")
@@ -63,7 +64,9 @@ class Tokenizer:
 
     @property
     def id(self) -> str:
-        return f"{self.kind}:{len(self.terms)}"
+        # The stop list is part of the id: changing it makes a built BM25 index stale.
+        stops = hashlib.sha256(" ".join(sorted(STOPWORDS)).encode()).hexdigest()[:8]
+        return f"{self.kind}:{len(self.terms)}:{stops}"
 
     def __call__(self, text: str) -> list[str]:
         text = _clean(text)

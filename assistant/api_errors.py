@@ -94,6 +94,11 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
                           code="invalid_value")
 
 
+# Errors that mean "try again shortly" (503 + Retry-After), most specific first.
+_RETRY_LATER = ((BusyError, "queue_full"), (FeedbackBusyError, "feedback_busy"),
+                (ServiceNotReadyError, "model_loading"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error a request can meet to an OpenAI-shaped JSON response."""
 
@@ -114,20 +119,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, messages.get(exc.status_code, str(exc.detail)),
                               code=codes.get(exc.status_code), headers=exc.headers)
 
-    @app.exception_handler(ServiceNotReadyError)
-    async def not_ready(request: Request, exc: ServiceNotReadyError):
-        return error_response(503, str(exc), "service_unavailable", code="model_loading",
+    async def retry_later(request: Request, exc: AssistantError):
+        code = next(code for cls, code in _RETRY_LATER if isinstance(exc, cls))
+        return error_response(503, str(exc), "service_unavailable", code=code,
                               headers={"Retry-After": str(exc.retry_after)})
 
-    @app.exception_handler(BusyError)
-    async def busy(request: Request, exc: BusyError):
-        return error_response(503, str(exc), "service_unavailable", code="queue_full",
-                              headers={"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(FeedbackBusyError)
-    async def feedback_busy(request: Request, exc: FeedbackBusyError):
-        return error_response(503, str(exc), "service_unavailable", code="feedback_busy",
-                              headers={"Retry-After": str(exc.retry_after)})
+    for cls, _ in _RETRY_LATER:
+        app.add_exception_handler(cls, retry_later)
 
     @app.exception_handler(FeedbackStorageError)
     async def feedback_storage(request: Request, exc: FeedbackStorageError):

@@ -262,6 +262,8 @@ def _read_files(directory: Path, manifest: dict, settings: Settings) -> ClauseIn
     if [c.id for d in documents for c in d.clauses] != [c.id for c in clauses]:
         raise ValueError("clauses.jsonl does not match the parsed documents")
     tokenizer = Tokenizer.for_documents(settings.bm25_tokenizer, documents)
+    if tokenizer.id != manifest.get("bm25_tokenizer"):  # same kind, other terms or stop list
+        raise IndexStaleError(f"索引已过期：BM25 分词的词表或停用词已变化。{REBUILD_HINT}")
     bm25 = tokenizer.load_bm25(str(directory / "bm25"))
     return ClauseIndex(manifest, documents, clauses, chunks, vectors_index, bm25, tokenizer)
 

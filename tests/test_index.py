@@ -147,3 +147,15 @@ def test_ann_index_on_100k_synthetic_vectors(kind):
     approx = make_faiss_index(vecs, kind).search(queries, 10)[1]
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)])
     assert approx.shape == (50, 10) and recall >= 0.9, recall
+
+
+def test_a_changed_stop_list_makes_the_index_stale(settings, fake_embedder, monkeypatch):
+    from assistant import lexical
+    from assistant.errors import IndexStaleError
+    from assistant.index import load_index
+
+    save_index(build_index(settings, fake_embedder), settings.index_dir)
+    load_index(settings)  # fresh
+    monkeypatch.setattr(lexical, "STOPWORDS", lexical.STOPWORDS | {"振兴"})
+    with pytest.raises(IndexStaleError, match="停用词"):
+        load_index(settings)

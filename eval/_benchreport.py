@@ -16,10 +16,12 @@ def _header(r: dict) -> list[str]:
            (f"`python eval/bench.py {' '.join(r['command'][1:])}` — started {r['started']}, "
            f"took {r['total_s'] / 60:.1f} min. Every figure is a median (or p95) over several "
            "runs; every ratio compares two things measured in this same run."), ""]
-    busy = max(r["load_start"][0], r["load_end"][0])
+    # The load at the end includes this benchmark's own last phase; only the start shows
+    # whether other work was sharing the CPU.
+    busy = r["load_start"][0]
     if busy > 0.5 * (m["cores"] or 1):
-        out += [(f"> **Busy machine**: 1-minute load average up to {busy} on {m['cores']} cores "
-                "during this run — other work shared the CPU; treat the figures as noisy."), ""]
+        out += [(f"> **Busy machine**: 1-minute load average {busy} on {m['cores']} cores when "
+                "this run started — other work shared the CPU; treat the figures as noisy."), ""]
     if r["quick"]:
         out += ["> **Quick run** (`--quick`): small counts, noisy — not the reference figures.", ""]
     out += ["## Machine", "", "| | |", "|---|---|",

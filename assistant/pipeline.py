@@ -197,7 +197,7 @@ class Pipeline:
         tokenizer = self.retriever.index.tokenizer
         verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer)
         asked = {t for t in tokenizer(self.retriever.speller.correct(run.rewritten or run.question))
-                 if len(t) >= 2 and t not in self.context_terms}
+                 if len(t) >= 2 and t not in self.context_terms}  # without the English expansion
         kept = 0
         allowed = {c.id for c in self._strong(result)}
         top = given[0]
@@ -232,14 +232,13 @@ class Pipeline:
                 if kept >= MAX_SENTENCES:
                     break
             run.timings["generation"] = (time.perf_counter() - t) * 1000
-        query = run.rewritten or run.question
         if kept == 0:
             strong = self._strong(result)
-            yield from self._extractive(run, query, strong + self._complements(query, result, strong))
+            yield from self._extractive(run, result, strong + self._complements(result, strong, asked))
             yield run.finish(refused=False, mode="extractive")
             return
         evidence = [self.clauses[cid] for cid in dict.fromkeys(c.clause_id for c in run.citations)]
-        quotes = self._quotes(query, evidence[:2] + self._complements(query, result, evidence))
+        quotes = self._quotes(result, evidence[:2] + self._complements(result, evidence, asked))
         if quotes:
             yield from run.emit("\n\n原文摘录：\n" + "\n".join(f"〔{c.label}〕「{s}」" for c, s in quotes))
             run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
@@ -252,17 +251,17 @@ class Pipeline:
                                  if h.score >= self.settings.second_clause_score]
         return [h.clause for h in top]
 
-    def _complements(self, query: str, result: SearchResult, have: list[Clause]) -> list[Clause]:
+    def _complements(self, result: SearchResult, have: list[Clause],
+                     terms: set[str]) -> list[Clause]:
         """Runners-up (ranks 2–3) that answer another part of a several-part question.
 
-        The question must join parts (和、分别、以及…), and name a distinctive term (found in at
-        most RARE_TERM_CLAUSES clauses) that the runner-up contains and the clauses already
-        quoted do not: 「巴中在城市定位和产业上分别怎么安排」 gets the industry clause as well.
+        The question must join parts (和、分别、以及…), and name one of its `terms`, a distinctive
+        one (found in at most RARE_TERM_CLAUSES clauses), that the runner-up contains and the
+        clauses already quoted do not: 「巴中在城市定位和产业上分别怎么安排」 gets the industry
+        clause as well.
         """
-        if not result.hits or not _SEVERAL_PARTS_RE.search(query):
+        if not result.hits or not _SEVERAL_PARTS_RE.search(result.query):
             return []
-        terms = {t for t in self.retriever.index.tokenizer(self.retriever.speller.correct(query))
-                 if len(t) >= 2 and t not in self.context_terms}
         top = result.hits[0].score
         out = []
         for h in result.hits[1:3]:
@@ -278,16 +277,18 @@ class Pipeline:
             self._term_counts[term] = sum(term in c.text for c in self.retriever.index.clauses)
         return self._term_counts[term]
 
-    def _extractive(self, run: _Run, query: str, clauses: list[Clause]) -> Iterator[str]:
-        quotes = self._quotes(query, clauses, per_clause=2)
+    def _extractive(self, run: _Run, result: SearchResult, clauses: list[Clause]) -> Iterator[str]:
+        quotes = self._quotes(result, clauses, per_clause=2)
         lines = [f"{c.label}原文：「{s}」" for c, s in quotes]
         run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
         yield from run.emit("\n".join(lines) + "\n\n" + render("notice", style=run.style))
 
-    def _quotes(self, query: str, clauses: list[Clause], per_clause: int = 1) -> list[tuple[Clause, str]]:
+    def _quotes(self, result: SearchResult, clauses: list[Clause],
+                per_clause: int = 1) -> list[tuple[Clause, str]]:
         """The sentences of each clause that share the most question words, in text order."""
-        tokens = [t for t in self.retriever.index.tokenizer(self.retriever.glossary.expand(
-            self.retriever.speller.correct(query))) if len(t) >= 2]
+        # The query as the search read it (typos corrected, English terms expanded).
+        searched = result.corrected_query or result.query
+        tokens = [t for t in self.retriever.index.tokenizer(searched) if len(t) >= 2]
         out = []
         for c in clauses:
             sentences = [s.strip() for s in _SENTENCE_RE.findall(c.body) if len(s.strip()) > 4]

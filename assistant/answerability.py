@@ -65,9 +65,12 @@ class AnswerabilityJudge:
     def __init__(self, document_text: str, top_n: int = 3, places: frozenset[str] = frozenset()):
         self.document = normalize(document_text)
         self.top_n = top_n
-        self.places = places
-        # The document with its route names ("X至Y", "X经Z至Y") blanked out.
-        self._outside_routes = _ROUTE_RE.sub("", self.document)
+        # Places the document spells out, and those of them it names only in routes
+        # ("X至Y", "X经Z至Y"); fixed per document, so worked out once here.
+        self._places = frozenset(p for p in places if normalize(p) in self.document)
+        outside_routes = _ROUTE_RE.sub("", self.document)
+        self._route_only = frozenset(p for p in self._places
+                                     if normalize(p) not in outside_routes)
 
     def judge(self, question: str, result: SearchResult, lexical_matches: int) -> Answerability:
         """`lexical_matches`: clauses sharing at least one content word with the question (BM25)."""
@@ -90,8 +93,8 @@ class AnswerabilityJudge:
                 return Answerability(False, f"文件只在合作部分提到{name}，没有它自身的安排", name)
         # A place absent from the document is not a reason to refuse: the text abbreviates
         # (广深 = 广安–深圳, 汉巴南 = 汉中–巴中–南充), so only places it spells out are checked.
-        named = [p for p in self.places if p in q and normalize(p) in self.document]
-        route_only = [p for p in named if normalize(p) not in self._outside_routes
+        named = [p for p in self._places if p in q]
+        route_only = [p for p in named if p in self._route_only
                       and not any(p in other for other in named if other != p)]
         if route_only and not any(w in q for w in TRANSPORT):
             where = "、".join(sorted(route_only, key=q.index))

@@ -79,13 +79,11 @@ class FeedbackStorageError(FeedbackError):
 # What users see instead of errors whose text is for operators (file paths, server addresses,
 # upstream replies that may echo the prompt); the full text goes to the service log.
 _PUBLIC = (
-    ("GeneratorError", "语言模型暂时无法作答，请稍后重试（原因已记入服务日志）。"),
-    ("ModelFileError", "语言模型暂时无法作答，请稍后重试（原因已记入服务日志）。"),
-    ("FeedbackStorageError", "反馈暂时无法保存，请稍后重试（原因已记入服务日志）。"),
+    ((GeneratorError, ModelFileError), "语言模型暂时无法作答，请稍后重试（原因已记入服务日志）。"),
+    (FeedbackStorageError, "反馈暂时无法保存，请稍后重试（原因已记入服务日志）。"),
 )
 
 
 def public_message(exc: AssistantError) -> str:
     """The message for a user or API client: operator-only details replaced by a safe text."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return next((text for name, text in _PUBLIC if name in names), str(exc))
+    return next((text for kinds, text in _PUBLIC if isinstance(exc, kinds)), str(exc))

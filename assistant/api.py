@@ -45,7 +45,7 @@ async def _in_thread(pool: ThreadPoolExecutor, fn: Callable, *args):
     return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
-async def _iterate_in_thread(pool: ThreadPoolExecutor, make: Callable[[], Iterator],
+async def _iterate_in_thread(pool: ThreadPoolExecutor, iterator: Iterator,
                              stop: threading.Event) -> AsyncIterator:
     """Run a blocking iterator in a worker thread and yield its items as they come.
 
@@ -62,7 +62,6 @@ async def _iterate_in_thread(pool: ThreadPoolExecutor, make: Callable[[], Iterat
             stop.set()
 
     def work() -> None:
-        iterator = make()
         try:
             while not stop.is_set():  # a client gone before its turn never starts the pipeline
                 try:
@@ -269,7 +268,7 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         admitted = service.stream(question, history, req.style, stop)
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": service.llm_id}
-        events = _iterate_in_thread(pools.answer, lambda: admitted, stop)
+        events = _iterate_in_thread(pools.answer, admitted, stop)
         if req.stream:
             return StreamingResponse(_sse(events, meta, request, stop),
                                      media_type="text/event-stream",

@@ -123,8 +123,11 @@ def test_client_disconnect_stops_generation(fake_parts):
                 "model": "scripted", "stream": True,
                 "messages": [{"role": "user", "content": "南充的城市定位是什么"}]}) as r:
             for line in r.iter_lines():
-                if '"content": "' in line and '"content": ""' not in line:
-                    break  # got the first piece of the answer: hang up
+                # Hang up once the answer is streaming and the model has started (the first
+                # piece, the source header, is sent before the model runs: a hang-up then
+                # would mean the model is never started at all, which this test cannot see).
+                if '"content": "' in line and '"content": ""' not in line and gen.pieces:
+                    break
         deadline = time.monotonic() + 10
         while gen.closed == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

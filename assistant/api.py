@@ -118,6 +118,7 @@ def _answer_extras(answer: Answer) -> dict:
     """Fields beyond OpenAI's: whether the answer is a refusal, how it was produced, the
     follow-up rewritten as a standalone question."""
     return {"refused": answer.refused, "mode": answer.mode,
+            "direct_answer": answer.direct_answer,
             "rewritten_question": answer.rewritten_question}
 
 
@@ -215,7 +216,7 @@ def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
               responses=error_responses(400, 413, 422, 500, 503))
     async def feedback(req: FeedbackRequest) -> dict:
         """Store a 👍/👎 rating of an answer (SQLite under the data directory)."""
-        cites = [c.model_dump(include={"clause_id", "label", "quote", "verified"})
+        cites = [c.model_dump(include={"clause_id", "sentence_id", "label", "quote", "verified"})
                  for c in req.citations]
         fid = await _in_thread(pools.work, service.add_feedback, req.question, req.answer, cites,
                                req.rating, req.reason)

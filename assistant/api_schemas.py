@@ -87,6 +87,7 @@ class ChatRequest(_Body):
 
 class CitationIn(_Body):
     clause_id: Text
+    sentence_id: Text | None = None
     label: Text = ""
     quote: Text = ""
     verified: bool = Field(False, strict=True)

@@ -39,6 +39,11 @@ class Citation:
     label: str
     quote: str
     verified: bool
+    sentence_id: str = ""  # "6.3": the sentence of the clause the quote comes from
+
+    def to_dict(self) -> dict:
+        return {"clause_id": self.clause_id, "sentence_id": self.sentence_id or None,
+                "label": self.label, "quote": self.quote, "verified": self.verified}
 
 
 @dataclass(frozen=True)
@@ -207,10 +212,11 @@ class Verifier:
         the clause as a whole: a long measure names many cities and projects, and a sentence
         that pairs a city from one sentence with a project from another is wrong.
         """
-        reasons = [self._check_window(sentence, w) for w in _windows(clause.text)]
+        reasons = [self.check_text(sentence, w) for w in _windows(clause.text)]
         return "" if "" in reasons else reasons[0]
 
-    def _check_window(self, sentence: str, text: str) -> str:
+    def check_text(self, sentence: str, text: str) -> str:
+        """'' if the sentence is supported by this text (numbers, places, quotes, wording)."""
         if bad := _numbers_ok(sentence, text):
             return f"数字“{bad}”不在该条款中"
         for place in self.places_in(sentence):

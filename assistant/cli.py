@@ -74,17 +74,7 @@ def load_pipeline(settings: Settings, progress: bool = False):
 
 def answer_json(answer) -> dict:
     """The JSON shape of an Answer shared by `assistant ask --json` and the HTTP API."""
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "mode": answer.mode,
-        "rewritten_question": answer.rewritten_question,
-        "citations": [{"clause_id": c.clause_id, "label": c.label, "quote": c.quote,
-                       "verified": c.verified} for c in answer.citations],
-        "retrieved": list(answer.retrieved),
-        "timings_ms": {k: answer.timings_ms.get(k) for k in ("retrieval", "first_token", "total")},
-    }
+    return answer.to_dict()
 
 
 def cmd_ask(args, settings: Settings) -> int:

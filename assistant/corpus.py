@@ -105,6 +105,42 @@ class Clause:
         m = MEASURE_RE.match(self.text)
         return self.text[m.end():] if m else self.text
 
+    @property
+    def sentences(self) -> tuple[Sentence, ...]:
+        """The clause's sentences: the evidence units answers cite ("6.3" = clause 6, sentence 3)."""
+        return split_sentences(self)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a clause, with exact offsets into the source (`source[start:end] == text`)."""
+
+    id: str  # "<clause id>.<n>", n from 1
+    clause_id: str
+    n: int
+    text: str
+    start: int
+    end: int
+
+
+SENTENCE_RE = re.compile(r"[^。；！？!?;]+[。；！？!?;]?")
+
+
+def split_sentences(clause: Clause) -> tuple[Sentence, ...]:
+    """Cut a clause body at 。；！？ into sentences; the (一) marker belongs to none of them."""
+    offset = len(clause.text) - len(clause.body)
+    out = []
+    for m in SENTENCE_RE.finditer(clause.body):
+        raw = m.group(0)
+        lead = len(raw) - len(raw.lstrip())
+        text = raw.strip()
+        if not text:
+            continue
+        start = clause.start + offset + m.start() + lead
+        out.append(Sentence(f"{clause.id}.{len(out) + 1}", clause.id, len(out) + 1, text,
+                            start, start + len(text)))
+    return tuple(out)
+
 
 @dataclass(frozen=True)
 class Chapter:

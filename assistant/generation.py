@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -39,7 +40,9 @@ class Generator(Protocol):
     id: str
 
     def stream(self, messages: list[Message], *, max_tokens: int = 320,
-               temperature: float = 0.0, stop: list[str] | None = None) -> Iterator[str]: ...
+               temperature: float = 0.0, stop: list[str] | None = None,
+               grammar: str | None = None) -> Iterator[str]: ...
+    # `grammar` (llama.cpp GBNF) constrains the output where the backend can; others ignore it.
 
 
 def _as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
@@ -235,9 +238,11 @@ class LlamaCppGenerator:
         return self._llama
 
     def stream(self, messages: list[Message], *, max_tokens: int = 320,
-               temperature: float = 0.0, stop: list[str] | None = None) -> Iterator[str]:
+               temperature: float = 0.0, stop: list[str] | None = None,
+               grammar: str | None = None) -> Iterator[str]:
         """Stream the reply; the lock is held until the iterator is exhausted or closed."""
-        return self._generate(_as_dicts(messages), max_tokens, temperature, stop or [])
+        return self._generate(_as_dicts(messages), max_tokens, temperature,
+                              [*(stop or []), QWEN_STOP], grammar)
 
     def warm(self, messages: list[Message], state_dir: Path | None = None) -> str:
         """Read these messages into the KV cache, or restore that cache from a state file.
@@ -265,13 +270,14 @@ class LlamaCppGenerator:
             _save_state(llama, path)
             return "computed+saved"
 
-    def _generate(self, payload, max_tokens, temperature, stop) -> Iterator[str]:
+    def _generate(self, payload, max_tokens, temperature, stop, grammar) -> Iterator[str]:
         with self._lock:
             llama = self._ensure_loaded()
             try:
                 chunks = llama.create_chat_completion(
                     messages=payload, stream=True, max_tokens=max_tokens,
-                    temperature=temperature, stop=stop)
+                    temperature=temperature, stop=stop,
+                    grammar=_compiled_grammar(grammar) if grammar else None)
                 for chunk in chunks:
                     text = chunk["choices"][0]["delta"].get("content")
                     if text:
@@ -280,6 +286,17 @@ class LlamaCppGenerator:
                 raise GeneratorError(
                     f"生成失败：{exc}。提示词可能超出上下文长度 {self._context}，"
                     "请减少 ASSISTANT_TOP_K 或调大 ASSISTANT_LLM_CONTEXT。") from exc
+
+
+QWEN_STOP = "<|im_end|>"  # the chat template's end of turn, should the model print it as text
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_grammar(text: str):
+    """A parsed GBNF grammar; the same candidate set recurs for the same question."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 def _save_state(llama, path: Path) -> None:
@@ -347,12 +364,15 @@ class OpenAIGenerator:
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=10.0))
 
     def stream(self, messages: list[Message], *, max_tokens: int = 320,
-               temperature: float = 0.0, stop: list[str] | None = None) -> Iterator[str]:
+               temperature: float = 0.0, stop: list[str] | None = None,
+               grammar: str | None = None) -> Iterator[str]:
         """POST one streaming chat completion and yield each content delta."""
         body = {"model": self._model, "messages": _as_dicts(messages), "stream": True,
                 "max_tokens": max_tokens, "temperature": temperature}
         if stop:
             body["stop"] = stop
+        if grammar:
+            body["grammar"] = grammar  # llama.cpp's server enforces it; others ignore the field
         return self._generate(body)
 
     def _generate(self, body: dict) -> Iterator[str]:
@@ -465,8 +485,12 @@ class TransformersGenerator:
         return tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
 
     def stream(self, messages: list[Message], *, max_tokens: int = 320,
-               temperature: float = 0.0, stop: list[str] | None = None) -> Iterator[str]:
-        """Run generate() in a worker thread and yield text as its streamer produces it."""
+               temperature: float = 0.0, stop: list[str] | None = None,
+               grammar: str | None = None) -> Iterator[str]:
+        """Run generate() in a worker thread and yield text as its streamer produces it.
+
+        transformers has no GBNF support: `grammar` is ignored and the pipeline's lenient
+        parser reads the free text."""
         return self._generate(_as_dicts(messages), max_tokens, temperature, stop or [])
 
     def _generate(self, messages, max_tokens, temperature, stop) -> Iterator[str]:

@@ -14,24 +14,25 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .answerability import AnswerabilityJudge
-from .citations import SENTENCE_END, Citation, Verifier, split_sentences
+from .citations import Citation, Verifier, strip_marks
 from .config import Settings
-from .corpus import Clause, int_to_cn
+from .corpus import Clause, Sentence, int_to_cn
 from .errors import QuestionError
+from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, grammar, line_events,
+                       split_question, trim)
 from .generation import Generator, Message
 from .retrieval import Retriever, SearchResult
 from .safety import clean_question, screen
 from .templates import render
 
 Style = Literal["public", "official"]
-Mode = Literal["generated", "extractive", "lookup", "refusal"]
-MAX_SENTENCES = 2  # short answers: ~28 tokens/s decode on 2 cores
-MAX_PRODUCED = 3  # stop the model after this many sentences, verified or not
+# generated: every part has the model's verified line (or a quoted complement); partial: some
+# part is not in the document; extractive: every line failed, the evidence is quoted instead.
+Mode = Literal["generated", "partial", "extractive", "lookup", "refused"]
 _FOLLOWUP_RE = re.compile(
     r"^(那|那么|还有|另外|再说说|它|它们|这个|那个|该|其|这条|那条|上面|上述|刚才|前面|此外)"
     r"|它|其中|这些|那些|该条|这条|那条|上述|这方面|那方面|(呢|吗)[？?。]?$"
 )
-_SENTENCE_RE = re.compile(r"[^。；！？]+[。；！？]?")
 # A question joining several parts (「城市定位和产业」「分别」「交通、城市、物流」).
 _SEVERAL_PARTS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
@@ -44,18 +45,35 @@ class Answer:
     """What the user gets: text, verified citations, and how it was produced."""
 
     question: str
-    text: str
-    citations: tuple[Citation, ...]
+    text: str  # everything streamed: direct answer, quoted evidence, notice
+    citations: tuple[Citation, ...]  # those of the direct answer, one per evidence sentence
     refused: bool
     retrieved: tuple[str, ...]
     mode: Mode
     style: Style = "public"
     rewritten_question: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    direct_answer: str = ""  # the answer itself, without quoted evidence and notice
 
     @property
     def cited_ids(self) -> list[str]:
         return list(dict.fromkeys(c.clause_id for c in self.citations))
+
+    def to_dict(self) -> dict:
+        """The JSON shape shared by `assistant ask --json`, the HTTP API and the evaluator."""
+        return {
+            "question": self.question, "answer": self.text, "direct_answer": self.direct_answer,
+            "refused": self.refused, "mode": self.mode,
+            "rewritten_question": self.rewritten_question,
+            "citations": [c.to_dict() for c in self.citations],
+            "retrieved": list(self.retrieved),
+            "timings_ms": {k: self.timings_ms.get(k) for k in TIMINGS},
+        }
+
+
+# first_answer_text: the first text of the answer itself (for a generated answer, after the model
+# wrote and the verifier passed it); model_first_token: the model's own first token.
+TIMINGS = ("retrieval", "first_answer_text", "model_first_token", "total")
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,10 @@ class Pipeline:
         self._term_counts: dict[str, int] = {}
         self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses),
                                         places=frozenset(self.places))
-        self.context_terms = {"川东北", "四川", "全省", "我省"}
+        # Words any answer may use without support: the document title's own terms (the region
+        # it is about) and words naming the province as a whole.
+        self.context_terms = {t for d in index.documents for t in index.tokenizer(d.title)
+                              if len(t) >= 2} | {"四川", "全省", "我省", "文件", "政策"}
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,
@@ -134,7 +155,7 @@ class Pipeline:
         verdict = screen(q)
         if verdict.verdict != "ok":
             yield from run.emit(self._refusal(verdict.verdict, ""))
-            yield run.finish(refused=True, mode="refusal")
+            yield run.finish(refused=True, mode="refused")
             return
         rewritten = self._resolve_followup(q, history)
         run.rewritten = rewritten
@@ -147,7 +168,7 @@ class Pipeline:
         verdict_doc = self.judge.judge(rewritten or q, result, result.lexical_matches or 0)
         if not verdict_doc.answerable:
             yield from run.emit(self._refusal("not_covered", verdict_doc.reason))
-            yield run.finish(refused=True, mode="refusal")
+            yield run.finish(refused=True, mode="refused")
             return
         if result.lookup is not None and result.lookup.found:
             yield from self._lookup_answer(run, result)
@@ -189,67 +210,160 @@ class Pipeline:
             lines = [f"{c.label}（{c.chapter}）：", c.body]
             run.citations.append(Citation(c.id, c.label, c.body, c.body in c.text))
         yield from run.emit("\n".join(lines))
+        run.direct = "".join(run.parts)
         yield from run.emit("\n\n" + render("notice", style=run.style))
         yield run.finish(refused=False, mode="lookup")
 
     def _generated_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
+        """Answer each part of the question from its own evidence sentences, streaming per part."""
         given = [h.clause for h in result.hits]
         tokenizer = self.retriever.index.tokenizer
         verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer)
-        asked = {t for t in tokenizer(self.retriever.speller.correct(run.rewritten or run.question))
-                 if len(t) >= 2 and t not in self.context_terms}  # without the English expansion
-        kept = 0
-        allowed = {c.id for c in self._strong(result)}
-        top = given[0]
-        yield from run.emit(f"相关条款：{top.label}「{top.title}」\n\n")
-        if self.generator is not None:
-            hints = "".join(f"【{c.id}】" for c in given[:3])
-            messages = [Message("system", self.system_prompt),
-                        Message("user", render("answer", question=run.rewritten or run.question,
-                                               hints=hints, style=run.style))]
-            t = time.perf_counter()
-            for produced, sentence in enumerate(_sentences(self.generator.stream(
-                    messages, max_tokens=self.settings.llm_max_tokens,
-                    temperature=self.settings.llm_temperature, stop=["<|im_end|>"]), run),
-                    start=1):
-                if produced > MAX_PRODUCED:
-                    break
-                checked = verifier.check(sentence)
-                if not checked.ok:
-                    run.dropped.append(checked.reason)
-                    continue
-                c = checked.citations[0]
-                if c.clause_id not in allowed:
-                    run.dropped.append("出处不是最相关的条款")  # true, but about something else
-                    continue
-                if asked and not any(t in checked.text for t in asked):
-                    run.dropped.append("与问题无关")  # true but beside the point
-                    continue
-                text = _strip_title(checked.text, given).rstrip("。；;.")
-                yield from run.emit(f"{text}〔{c.label}〕。")
-                run.citations.append(c)
-                kept += 1
-                if kept >= MAX_SENTENCES:
-                    break
-            run.timings["generation"] = (time.perf_counter() - t) * 1000
-        if kept == 0:
-            strong = self._strong(result)
-            yield from self._extractive(run, result, strong + self._complements(result, strong, asked))
-            yield run.finish(refused=False, mode="extractive")
+        ranker = SentenceRanker(given, [h.score for h in result.hits], tokenizer)
+        if run.rewritten is None:
+            questions = split_question(run.question)
+        else:
+            questions = [result.corrected_query or result.query]
+        plans = [self._plan(self.retriever.glossary.expand(self.retriever.speller.correct(q)),
+                            ranker) for q in questions]
+        if not any(plan.holding for plan in plans):  # no evidence holds what is asked: no model
+            reason = "；".join(dict.fromkeys(self._missing(plan) for plan in plans))
+            yield from run.emit(self._refusal("not_covered", reason))
+            yield run.finish(refused=True, mode="refused")
             return
-        evidence = [self.clauses[cid] for cid in dict.fromkeys(c.clause_id for c in run.citations)]
-        quotes = self._quotes(result, evidence[:2] + self._complements(result, evidence, asked))
-        if quotes:
-            yield from run.emit("\n\n原文摘录：\n" + "\n".join(f"〔{c.label}〕「{s}」" for c, s in quotes))
-            run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
+        events = self._model_lines(run, given, questions)
+        answers: list[PartAnswer] = []
+        for i, plan in enumerate(plans):
+            answers.append((yield from self._part(run, i, plan, events, verifier)))
+        if events is not None:
+            events.close()
+        if len(answers) == 1:
+            yield from self._complement(run, result, answers, ranker)
+        covered = [p for p in answers if p.mode != "not_covered"]
+        run.direct = "".join(run.parts)
+        quotes = [s for p in covered for s in p.evidence]
+        block = "\n".join(f"〔{self._sentence_label(s)}〕「{s.text}」" for s in dict.fromkeys(quotes))
+        yield from run.emit("\n\n原文摘录：\n" + block)
         yield from run.emit("\n\n" + render("notice", style=run.style))
-        yield run.finish(refused=False, mode="generated")
+        mode: Mode = ("partial" if len(covered) < len(answers)
+                      else "generated" if any(p.mode == "generated" for p in answers)
+                      else "extractive")
+        yield run.finish(refused=False, mode=mode)
 
-    def _strong(self, result: SearchResult) -> list[Clause]:
-        """The top clause, plus runners-up whose fused score is nearly as high (multi-part asks)."""
-        top = result.hits[:1] + [h for h in result.hits[1:3]
-                                 if h.score >= self.settings.second_clause_score]
-        return [h.clause for h in top]
+    def _model_lines(self, run: _Run, given: list[Clause], questions: list[str]):
+        """The model's answer lines as phrase-by-phrase events (None without a model)."""
+        if self.generator is None:
+            return None
+        hints = "".join(f"【{c.id}】" for c in given[:3])
+        messages = [Message("system", self.system_prompt),
+                    Message("user", render("answer", question=run.rewritten or run.question,
+                                           hints=hints,
+                                           parts=questions if len(questions) > 1 else [],
+                                           style=run.style))]
+        tokens = self.generator.stream(
+            messages, max_tokens=self.settings.llm_max_tokens * len(questions),
+            temperature=self.settings.llm_temperature, grammar=grammar(len(questions)))
+        return line_events(_timed(tokens, run))
+
+    def _plan(self, question: str, ranker: SentenceRanker) -> _Plan:
+        """One part's content words, ranked candidate sentences, and those that hold its answer."""
+        terms = [t for t in ranker.terms(question) if t not in self.context_terms]
+        candidates = ranker.rank(question)
+        eligible = [s for s in candidates if self._evidence_verdict(question, (s,)).answerable
+                    and self.judge.relevant(question, s.text, self.context_terms)]
+        top = set(candidates[:4])
+        return _Plan(question, terms, candidates, [s for s in eligible if s in top], eligible)
+
+    def _missing(self, plan: _Plan) -> str:
+        """Why no evidence answers this part, in Chinese."""
+        verdict = self._evidence_verdict(plan.question, tuple(plan.candidates[:1]))
+        return verdict.reason or "文件没有写这方面的内容"
+
+    def _part(self, run: _Run, index: int, plan: _Plan, events, verifier: Verifier):
+        """Stream one part: the model's line phrase by phrase while each prefix checks out
+        against one evidence sentence, else that part's best evidence quoted, else what the
+        text does not give. Returns the PartAnswer."""
+        question, terms, holding = plan.question, plan.terms, plan.holding
+        sep = "" if index == 0 else "\n"
+        shown, evidence, line = "", None, ""
+        for n, text, done in self._events_for(events, index):
+            if len(text) >= MAX_ANSWER_CHARS:
+                break  # cut off by the length limit: keep what was verified up to a phrase end
+            line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
+            if not holding or NOT_COVERED in line:
+                continue
+            body = line.rstrip("，,、；;：:。！？!?")
+            if len(body) < 6 or not _adds_to(body, question):
+                continue
+            s = align(body, plan.eligible, verifier)
+            if s is None or not (any(t in body or t in s.text for t in terms) or not terms):
+                if done or shown:
+                    break  # stop at the last verified phrase
+                continue
+            evidence = s
+            new = body[len(shown):] if body.startswith(shown) else ""
+            if new:
+                yield from run.emit((sep if not shown else "") + new)
+                shown = body
+        if evidence is not None and shown:
+            label = self.clauses[evidence.clause_id].label
+            run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
+                                          evidence.id))
+            yield from run.emit(f"〔{label}〕。")
+            return PartAnswer(question, "generated", shown, (evidence,))
+        if not holding:
+            part = PartAnswer(question, "not_covered", "", (), self._missing(plan))
+        else:  # the model's own "文件未涉及" is not trusted over evidence that holds the answer
+            best = holding[0]
+            part = PartAnswer(question, "quoted", trim(best.text, terms) or best.text, (best,),
+                              "回答未通过核对" if line else "模型未作答")
+        yield from run.emit(self._part_text(part, run, first=index == 0))
+        return part
+
+    @staticmethod
+    def _events_for(events, index: int):
+        """The events of line `index` (earlier unread lines are skipped; None: no model)."""
+        if events is None:
+            return
+        for n, text, done in events:
+            if n < index:
+                continue
+            yield n, text, done
+            if done:
+                return
+
+    def _evidence_verdict(self, question: str, evidence: tuple[Sentence, ...]):
+        context = "".join(self.clauses[s.clause_id].text for s in evidence)
+        return self.judge.check_evidence(question, "".join(s.text for s in evidence), context)
+
+    def _part_text(self, part: PartAnswer, run: _Run, first: bool) -> str:
+        """What one part reads as, with its citations recorded."""
+        sep = "" if first else "\n"
+        if part.mode == "not_covered":
+            return f"{sep}{part.reason}。"
+        labels = "、".join(dict.fromkeys(self.clauses[s.clause_id].label for s in part.evidence))
+        run.citations += [Citation(s.clause_id, self.clauses[s.clause_id].label, s.text, True, s.id)
+                          for s in part.evidence]
+        if part.mode == "generated":
+            return f"{sep}{part.text.rstrip('。；;.')}〔{labels}〕。"
+        return f"{sep}{labels}写明：「{part.text}」"
+
+    def _complement(self, run: _Run, result: SearchResult, answers: list[PartAnswer],
+                    ranker: SentenceRanker) -> Iterator[str]:
+        """A runner-up clause that answers another aspect of a one-part question, quoted."""
+        have = [self.clauses[s.clause_id] for p in answers for s in p.evidence]
+        terms = {t for t in ranker.terms(result.corrected_query or result.query)
+                 if t not in self.context_terms}
+        for clause in self._complements(result, have, terms):
+            best = [s for s in ranker.rank(result.query) if s.clause_id == clause.id][:1]
+            if best:
+                part = PartAnswer(answers[0].question, "quoted",
+                                  trim(best[0].text, list(terms)) or best[0].text, tuple(best))
+                answers.append(part)
+                yield from run.emit(self._part_text(part, run, first=False))
+
+    def _sentence_label(self, s: Sentence) -> str:
+        return f"{self.clauses[s.clause_id].label}第{s.n}句"
 
     def _complements(self, result: SearchResult, have: list[Clause],
                      terms: set[str]) -> list[Clause]:
@@ -257,8 +371,7 @@ class Pipeline:
 
         The question must join parts (和、分别、以及…), and name one of its `terms`, a distinctive
         one (found in at most RARE_TERM_CLAUSES clauses), that the runner-up contains and the
-        clauses already quoted do not: 「巴中在城市定位和产业上分别怎么安排」 gets the industry
-        clause as well.
+        clauses already quoted do not.
         """
         if not result.hits or not _SEVERAL_PARTS_RE.search(result.query):
             return []
@@ -277,28 +390,16 @@ class Pipeline:
             self._term_counts[term] = sum(term in c.text for c in self.retriever.index.clauses)
         return self._term_counts[term]
 
-    def _extractive(self, run: _Run, result: SearchResult, clauses: list[Clause]) -> Iterator[str]:
-        quotes = self._quotes(result, clauses, per_clause=2)
-        lines = [f"{c.label}原文：「{s}」" for c, s in quotes]
-        run.citations += [Citation(c.id, c.label, s, s in c.text) for c, s in quotes]
-        yield from run.emit("\n".join(lines) + "\n\n" + render("notice", style=run.style))
 
-    def _quotes(self, result: SearchResult, clauses: list[Clause],
-                per_clause: int = 1) -> list[tuple[Clause, str]]:
-        """The sentences of each clause that share the most question words, in text order."""
-        # The query as the search read it (typos corrected, English terms expanded).
-        searched = result.corrected_query or result.query
-        tokens = [t for t in self.retriever.index.tokenizer(searched) if len(t) >= 2]
-        out = []
-        for c in clauses:
-            sentences = [s.strip() for s in _SENTENCE_RE.findall(c.body) if len(s.strip()) > 4]
-            if len(sentences) > 1 and c.is_measure:
-                sentences = sentences[1:]  # a measure's first sentence is its title
-            weight = [sum(len(t) for t in tokens if t in s) for s in sentences]
-            scored = sorted(range(len(sentences)), key=lambda i: (-weight[i], i))
-            best = sorted(i for i in scored[:per_clause] if weight[i] > 0) or scored[:1]
-            out += [(c, sentences[i]) for i in best if i < len(sentences)]
-        return out
+@dataclass(frozen=True)
+class _Plan:
+    """What is known about one part of the question before the model writes."""
+
+    question: str
+    terms: list[str]
+    candidates: list[Sentence]
+    holding: list[Sentence]  # the best candidates that hold what the part asks (a date...)
+    eligible: list[Sentence]  # every candidate that does: what the model's line may rest on
 
 
 class _Run:
@@ -307,54 +408,48 @@ class _Run:
     def __init__(self, question: str, style: Style, t0: float):
         self.question, self.style, self.t0 = question, style, t0
         self.parts: list[str] = []
+        self.direct: str | None = None  # set once the direct answer is complete
         self.citations: list[Citation] = []
-        self.dropped: list[str] = []
         self.retrieved: tuple[str, ...] = ()
         self.rewritten: str | None = None
         self.timings: dict[str, float] = {}
 
     def emit(self, text: str) -> Iterator[str]:
         if text:
-            if "first_token" not in self.timings:
-                self.timings["first_token"] = (time.perf_counter() - self.t0) * 1000
+            if "first_answer_text" not in self.timings:
+                self.timings["first_answer_text"] = (time.perf_counter() - self.t0) * 1000
             self.parts.append(text)
             yield text
 
     def finish(self, refused: bool, mode: Mode) -> Answer:
         self.timings["total"] = (time.perf_counter() - self.t0) * 1000
-        return Answer(self.question, "".join(self.parts), tuple(self.citations), refused,
+        text = "".join(self.parts)
+        return Answer(self.question, text, tuple(self.citations), refused,
                       self.retrieved, mode, self.style, self.rewritten,
-                      {k: round(v, 1) for k, v in self.timings.items()})
+                      {k: round(v, 1) for k, v in self.timings.items()},
+                      direct_answer=(self.direct if self.direct is not None else text).strip())
 
 
-def _sentences(chunks: Iterator[str], run: _Run | None = None) -> Iterator[str]:
-    """Regroup streamed model text into complete sentences (with their trailing citation marks)."""
-    buf = ""
+def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
+    """Pass model tokens through, noting when the model's own first token came."""
     n = 0
     try:
         for chunk in chunks:
             n += 1
-            if run is not None and n == 1:
+            if n == 1:
                 run.timings["model_first_token"] = (time.perf_counter() - run.t0) * 1000
-            if run is not None:
-                run.timings["model_tokens"] = n
-            buf += chunk
-            parts = split_sentences(buf)
-            if len(parts) < 2:
-                continue
-            done, rest = parts[:-1], parts[-1]
-            if rest[:1] in "【[〔":  # a citation mark is still arriving for the last sentence
-                done, rest = parts[:-2], "".join(parts[-2:])
-            if not done:
-                continue
-            yield from done
-            buf = buf[buf.rfind(rest):] if rest and rest in buf else rest
-        if buf.strip():
-            yield from split_sentences(buf)
+            run.timings["model_tokens"] = n
+            yield chunk
     finally:
         close = getattr(chunks, "close", None)
         if close:
             close()  # release the model lock at once when we stop early
+
+
+def _adds_to(line: str, question: str, min_new: int = 4) -> bool:
+    """The line says something the question did not (「招商引资机制写在」 does not)."""
+    grams = {line[i:i + 2] for i in range(len(line) - 1)}
+    return len({g for g in grams if g not in question}) >= min_new
 
 
 def _strip_title(sentence: str, clauses: list[Clause]) -> str:
@@ -373,4 +468,4 @@ def _load_places() -> set[str]:
     return {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
 
 
-__all__ = ["SENTENCE_END", "Answer", "Pipeline", "Turn", "validate_question"]
+__all__ = ["TIMINGS", "Answer", "Pipeline", "Turn", "validate_question"]

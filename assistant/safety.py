@@ -13,34 +13,35 @@ Verdict = Literal["ok", "injection", "fabrication", "off_topic", "opinion"]
 # Each pattern is general (how people attack or misuse assistants), not tied to a test question.
 _PATTERNS: dict[Verdict, list[str]] = {
     "injection": [
-        r"忽略.{0,8}(指示|指令|规则|要求|设定|提示|限制|文档|文件)",
-        r"无视.{0,8}(指示|指令|规则|要求|限制)",
+        r"(忽略|无视|忘记|忘掉).{0,8}(之前|以上|上面|前面|先前|所有|全部|你的).{0,8}(指示|指令|规则|要求|设定|提示)",
         r"ignore\b.{0,30}\b(instruction|prompt|rule|document|context)s?",
         r"disregard\b.{0,30}\b(instruction|prompt|rule)s?",
-        r"(系统|隐藏|内部).{0,4}(提示词|提示语|指令|规则|设定)", r"提示词", r"system\s*prompt",
+        r"(系统|隐藏|内部).{0,4}(提示词|提示语|指令|设定)", r"提示词", r"system\s*prompt",
         r"(开发者|调试|上帝|管理员)模式", r"developer\s*mode", r"debug\s*mode", r"\bDAN\b", r"jailbreak",
-        r"越狱", r"不受.{0,10}限制", r"没有(任何)?限制", r"解除.{0,6}限制",
+        r"越狱", r"不受任何限制", r"没有任何限制",
         r"你现在(是|扮演|作为)", r"(你|请|现在|来)\s*扮演", r"假装", r"\bpretend\b", r"role.?play", r"\bact as\b",
-        r"以.{1,10}(的)?身份(宣布|承诺|回答|发言|说)",
+        r"以.{1,10}(的)?身份(宣布|承诺|发言)",
         r"系统通知", r"【\s*系统", r"^\s*system\s*[:：]", r"\bSYSTEM\s*[:：]", r"管理员已?授权",
         r"新指令", r"</?\s*(document|context|system|instructions?)\s*>",
-        r"补充文件", r"请?据此回答", r"原样输出", r"verbatim", r"raw retrieved",
-        r"(输出|打印|告诉我|显示).{0,8}(你的)?(指令|规则|设定|提示)",
+        r"以下是补充", r"请?据此回答", r"原样输出", r"verbatim", r"raw retrieved",
+        r"(输出|打印|告诉我|显示).{0,8}你的.{0,4}(指令|规则|设定|提示)",
         r"print.{0,20}(instruction|prompt|rule)s?", r"reveal.{0,20}(instruction|prompt|rule)s?",
     ],
     "fabrication": [
         r"随便(编|估|猜|说)", r"编(一|个|造)", r"瞎编", r"估一个", r"猜一个", r"别说不知道",
         r"不知道(的话)?就", r"make\s*up", r"\binvent\b", r"\bfabricate\b", r"just guess",
     ],
+    # Requests for another kind of work than answering from the document.
     "off_topic": [
-        r"天气", r"(写|作|来)(一)?(首|篇|段)?.{0,8}(诗|歌词|小说|作文|笑话)", r"(写|编)(一)?(个|段)?.{0,8}(代码|爬虫|程序|脚本)",
-        r"\bpython\b", r"股票", r"炒股", r"彩票", r"\bpoem\b", r"\bjoke\b", r"\bweather\b",
-        r"火锅", r"菜谱", r"星座", r"算命",
+        r"(写|作|来)(一)?(首|篇|段)?.{0,8}(诗|歌词|小说|作文|笑话)",
+        r"(写|编)(一)?(个|段)?.{0,8}(代码|爬虫|程序|脚本)", r"\bpoem\b", r"\bjoke\b",
     ],
+    # Asking the assistant for its own judgement, or for a forecast the document cannot give.
     "opinion": [
-        r"你(觉得|认为|怎么看|的看法|个人)", r"你自己的看法", r"说说.{0,4}看法", r"评价(一下)?",
-        r"形式主义", r"画大饼", r"难听", r"骂", r"蒙混", r"应付.{0,6}检查", r"能(不能)?追上",
-        r"会不会(涨|跌)", r"\bin your opinion\b", r"what do you think",
+        r"你(个人)?(觉得|认为|怎么看|的看法|的观点)", r"你自己的看法", r"说说.{0,4}你的看法",
+        r"(推荐|买|选).{0,6}(股票|基金|房子)", r"(房价|股价|股票).{0,8}(会不会|能不能|会)?.{0,4}(涨|跌)",
+        r"(难听|粗俗|恶毒)的?话", r"骂(一下|一顿|他们|它)",
+        r"\bin your opinion\b", r"what do you think",
     ],
 }
 _COMPILED = {v: [re.compile(p, re.IGNORECASE) for p in ps] for v, ps in _PATTERNS.items()}

@@ -49,7 +49,7 @@ class ScriptedGenerator:
         self.closed = 0  # streams that ended early or normally (the finally block ran)
         self.pieces = 0  # pieces produced so far, over all streams
 
-    def stream(self, messages, *, max_tokens=320, temperature=0.0, stop=None):
+    def stream(self, messages, *, max_tokens=320, temperature=0.0, stop=None, grammar=None):
         self.calls.append(messages)
         try:
             for i in range(0, len(self.reply), 3):

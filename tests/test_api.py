@@ -185,7 +185,7 @@ def test_chat_completion_returns_text_and_verified_citations(client):
     assert body["choices"][0]["finish_reason"] == "stop"
     cites = message["citations"]
     assert cites and cites[0]["clause_id"] == "一-2"
-    assert all(set(c) == {"clause_id", "label", "quote", "verified"} for c in cites)
+    assert all(set(c) == {"clause_id", "sentence_id", "label", "quote", "verified"} for c in cites)
     assert all(c["verified"] and c["quote"] for c in cites)
     official = _ask(client, [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}],
                     style="official")

@@ -21,7 +21,8 @@ from assistant.pipeline import Answer, Pipeline
 from assistant.service import Service
 from assistant.ui import _ask
 
-REPLY = "到2022年,川东北经济区地区生产总值力争突破9000亿元【一-2】。"
+REPLY = "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元,区域协同发展机制更加完善。"
+FIRST = REPLY.index("亿元,") + 3  # the first piece is a whole verifiable phrase, shown at once
 QUESTION = "到2022年川东北地区生产总值要达到多少"
 
 
@@ -37,15 +38,15 @@ class GatedGenerator:
         self.order: list[str] = []  # the user message of each stream, in the order they ran
         self._lock = threading.Lock()
 
-    def stream(self, messages, *, max_tokens=320, temperature=0.0, stop=None):
+    def stream(self, messages, *, max_tokens=320, temperature=0.0, stop=None, grammar=None):
         with self._lock:
             self.active += 1
             self.started += 1
             self.max_active = max(self.max_active, self.active)
             self.order.append(messages[-1].content)
         try:
-            for i in range(0, len(REPLY), 4):
-                yield REPLY[i:i + 4]
+            for i in [0, *range(FIRST, len(REPLY), 4)]:
+                yield REPLY[i:FIRST] if i == 0 else REPLY[i:i + 4]
                 deadline = time.monotonic() + 30
                 while not self.gate.wait(0.01):  # empty tokens, as a model "thinking" would
                     assert time.monotonic() < deadline, "gate never opened"
@@ -119,7 +120,7 @@ def test_streams_take_turns_in_arrival_order_and_never_overlap(parts):
 def test_a_cancelled_waiter_leaves_the_line_at_once(parts):
     service, gen = make_service(parts)
     first = service.stream(QUESTION)
-    assert isinstance(next(first), str)  # the header; then the LLM
+    assert isinstance(next(first), str)  # the first verified phrase; the LLM still holds
     holder = threading.Thread(target=lambda: list(first))
     holder.start()
     wait_until(lambda: gen.started == 1)

@@ -30,35 +30,49 @@ def assert_all_verified(answer: Answer, retriever):
         assert c.clause_id in answer.retrieved or answer.mode == "lookup"
 
 
+GDP_LINE = "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。"
+
+
 def test_good_answer_is_kept_and_cited(retriever, settings):
-    p, gen = make(retriever, settings, "到2022年,川东北经济区地区生产总值力争突破9000亿元【一-2】。")
+    p, gen = make(retriever, settings, GDP_LINE)
     a = p.ask("到2022年川东北地区生产总值要达到多少")
     assert a.mode == "generated" and not a.refused
-    assert "9000亿元" in a.text and a.cited_ids[0] == "一-2"
-    assert "〔一、总体要求 第2段〕" in a.text and "具体以文件原文为准" in a.text
+    assert "9000亿元" in a.direct_answer and a.cited_ids == ["一-2"]
+    assert a.citations[0].sentence_id == "一-2.1"
+    assert "〔一、总体要求 第2段〕" in a.direct_answer and "具体以文件原文为准" in a.text
+    assert "原文摘录" in a.text and "原文摘录" not in a.direct_answer
     assert_all_verified(a, retriever)
     assert gen.calls and "【一-2】" in gen.calls[0][0].content  # the document is in the prefix
 
 
-def test_wrong_clause_id_is_recited(retriever, settings):
-    p, _ = make(retriever, settings, "到2022年,川东北经济区地区生产总值力争突破9000亿元【5】。")
+def test_citation_marks_the_model_writes_are_ignored(retriever, settings):
+    p, _ = make(retriever, settings, GDP_LINE.replace("。", "【5】。"))
     a = p.ask("到2022年川东北地区生产总值要达到多少")
-    assert a.cited_ids[0] == "一-2"
+    assert a.cited_ids == ["一-2"] and "【5】" not in a.text
     assert_all_verified(a, retriever)
 
 
 @pytest.mark.parametrize("reply,banned", [
-    ("到2022年,川东北经济区地区生产总值力争突破12000亿元【一-2】。", "12000"),   # invented number
-    ("到2022年,川东北经济区地区生产总值力争突破9000亿元,成都将牵头【一-2】。", "成都"),  # made-up place
-    ("根据系统通知，该文件已于2020年废止【一-2】。", "废止"),                         # injected claim
-    ("这是一个很好的问题，答案是肯定的。", "肯定"),                                     # no citation, no support
+    ("回答：到2022年,川东北经济区地区生产总值力争突破12000亿元。", "12000"),   # invented number
+    ("回答：根据系统通知，该文件已于2020年废止。", "废止"),                        # injected claim
+    ("回答：这是一个很好的问题，答案是肯定的。", "肯定"),                          # no support
+    ("这不是约定的格式，也没有依据", "依据"),                                      # format broken
 ])
-def test_unsupported_sentences_never_reach_the_user(retriever, settings, reply, banned):
+def test_unsupported_lines_are_replaced_by_their_evidence(retriever, settings, reply, banned):
     p, _ = make(retriever, settings, reply)
     a = p.ask("到2022年川东北地区生产总值要达到多少")
     assert banned not in a.text
-    assert not a.refused and a.citations  # falls back to quoting the clause
-    assert a.mode == "extractive"
+    assert not a.refused and a.citations  # falls back to quoting the evidence sentence
+    assert a.mode == "extractive" and "写明：「" in a.direct_answer
+    assert_all_verified(a, retriever)
+
+
+def test_a_line_is_shown_up_to_its_last_verified_phrase(retriever, settings):
+    """Per-phrase verification: the supported start of a line stays, the invented end does not."""
+    p, _ = make(retriever, settings, GDP_LINE.replace("。", ",成都将牵头。"))
+    a = p.ask("到2022年川东北地区生产总值要达到多少")
+    assert a.mode == "generated" and "9000亿元" in a.direct_answer
+    assert "成都" not in a.text and "牵头" not in a.text
     assert_all_verified(a, retriever)
 
 
@@ -95,7 +109,7 @@ def test_missing_clause_number_is_refused(retriever, settings):
 def test_adversarial_questions_are_refused_without_the_model(retriever, settings, question):
     p, gen = make(retriever, settings, "文件已于2020年废止。")
     a = p.ask(question)
-    assert a.refused and a.mode == "refusal" and not gen.calls
+    assert a.refused and a.mode == "refused" and not gen.calls
     assert "废止" not in a.text and "提示词" not in a.text.replace("不能执行", "")
     assert "川东北" in a.text or "文件" in a.text
 
@@ -109,18 +123,21 @@ def test_unanswerable_questions_get_not_covered(retriever, settings, question):
     assert "5万" not in a.text
 
 
-@pytest.mark.parametrize(("question", "why"), [
-    ("攀西经济区的发展目标是什么", "只在合作部分提到攀西经济区"),
-    ("成都平原经济区要建哪些产业基地", "只在合作部分提到成都平原经济区"),
-    ("绵阳的城市定位是什么", "只在交通线路名称中提到绵阳"),
-    ("营山县有什么产业", "只在交通线路名称中提到营山"),
+@pytest.mark.parametrize(("question", "entity"), [
+    ("攀西经济区的发展目标是什么", "攀西"),
+    ("成都平原经济区要建哪些产业基地", "成都平原"),
+    ("绵阳的城市定位是什么", "绵阳"),
+    ("营山县有什么产业", "营山"),
 ])
-def test_entities_the_document_only_mentions_in_passing_are_refused(retriever, settings, question,
-                                                                     why):
-    """Another zone appears only as a partner, a city only as the end of a road."""
-    p, gen = make(retriever, settings, "编造的答案：攀西经济区要建设钒钛基地【9】。")
+def test_entities_the_document_only_mentions_in_passing_get_no_invented_role(
+        retriever, settings, question, entity):
+    """Another zone appears only as a partner, a city only as the end of a road: the answer is
+    a refusal, or rests only on sentences of clauses that name the entity."""
+    p, _ = make(retriever, settings, "回答：攀西经济区要建设钒钛基地。")
     a = p.ask(question)
-    assert a.refused and why in a.text and not gen.calls
+    assert "钒钛" not in a.text
+    if not a.refused:
+        assert all(entity in retriever.index.clause(c.clause_id).text for c in a.citations)
 
 
 @pytest.mark.parametrize("question", ["与攀西经济区在哪些方面合作", "和成都平原经济区怎么协同发展",
@@ -139,7 +156,7 @@ def test_bad_questions_raise_clear_errors(retriever, settings, bad):
 
 
 def test_followup_is_rewritten_against_history(retriever, settings):
-    p, _ = make(retriever, settings, "支持南充建设成渝经济区北部中心城市和重要交通枢纽节点【6】。")
+    p, _ = make(retriever, settings, "回答：支持南充建设成渝经济区北部中心城市和重要交通枢纽节点。")
     first = p.ask("南充的城市定位是什么")
     second = p.ask("那达州呢", history=[Turn("南充的城市定位是什么", first)])
     assert second.rewritten_question and "南充的城市定位" in second.rewritten_question
@@ -151,11 +168,15 @@ def test_followup_is_rewritten_against_history(retriever, settings):
 
 
 def test_stream_yields_text_then_answer(retriever, settings):
-    p, _ = make(retriever, settings, "到2022年,川东北经济区地区生产总值力争突破9000亿元【一-2】。")
+    p, _ = make(retriever, settings, GDP_LINE)
     events = list(p.stream("到2022年川东北地区生产总值要达到多少"))
     assert isinstance(events[-1], Answer)
     assert "".join(e for e in events[:-1]) == events[-1].text
-    assert {"retrieval", "first_token", "total"} <= set(events[-1].timings_ms)
+    assert events[-1].text.startswith(events[-1].direct_answer)
+    assert {"retrieval", "first_answer_text", "model_first_token", "total"} <= set(
+        events[-1].timings_ms)
+    # The first event is answer text, not a header written before the model ran.
+    assert events[0].startswith("到2022年")
 
 
 # ---------------------------------------------------------------- the verifier alone

@@ -30,7 +30,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("具体时间", re.compile(r"什么时候|啥时候|何时|哪一?年|几月|哪天|哪一天|几号|多会儿|时间表|具体时间|截止"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
     ("频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|每年.{0,3}几次|几年一次|频率|频次|隔多久"),
-     re.compile(r"每[年季月周天半]|定期|一次|年度")),
+     re.compile(r"每[年季月周天半]|定期|一次")),
     ("金额", re.compile(r"多少钱|多少资金|多少经费|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
                       r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|价格"),
      re.compile(r"\d+(\.\d+)?\s*(亿|万)?元|[一二三四五六七八九十百千万亿]+元")),
@@ -112,10 +112,11 @@ class AnswerabilityJudge:
                  if _HAN2.fullmatch(q[i:i + 2]) or q[i:i + 2].isdigit()}
         if any(g in ev for g in grams):
             return True
-        # A question about a named place the evidence names, with at most one word besides
-        # (「和成都平原经济区怎么协同」), is about that place's part in the text.
+        # A question about a named place the evidence names is about that place's part in the
+        # text when what else it asks is something the document speaks of at all (「巴中的发展
+        # 定位」 yes; 「南充今天天气」 no: the document never says 天气 or 今天).
         rest = _FUNCTION_CHARS.sub("", "".join(_HAN_RUN.findall(q)))
-        return bool(names) and len(rest) <= 2
+        return bool(names) and (len(rest) <= 2 or any(g in self.document for g in grams))
 
     def check_evidence(self, question: str, evidence: str, context: str = "") -> Answerability:
         """Whether `evidence` (the sentences a part rests on) holds what `question` asks.

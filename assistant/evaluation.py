@@ -10,7 +10,7 @@ from statistics import mean
 from .errors import GoldFormatError
 from .retrieval import Retriever
 
-TYPES = ("fact", "number", "list", "locate", "multi", "unanswerable", "adversarial")
+TYPES = ("fact", "number", "list", "locate", "multi", "near_miss", "unanswerable", "adversarial")
 UNANSWERABLE = ("unanswerable", "adversarial")
 FIELDS = ("id", "question", "type", "gold_clauses", "must_include", "answer")
 # (name, retrieval mode, fusion, use direct lookup); the last one is the product configuration.
@@ -123,8 +123,10 @@ def write_outputs(out_dir: Path, items: list[GoldItem], rankings: dict[str, list
     with open(out_dir / "outputs.jsonl", "w", encoding="utf-8") as f:
         for it in items:
             a = (answers or {}).get(it.id, {})
-            row = {"id": it.id, "answer": a.get("answer", ""), "refused": a.get("refused"),
-                   "citations": a.get("citations", []), "retrieved": rankings.get(it.id, [])}
+            row = {"id": it.id, "answer": a.get("answer", ""),
+                   "direct_answer": a.get("direct_answer", ""), "mode": a.get("mode"),
+                   "refused": a.get("refused"), "citations": a.get("citations", []),
+                   "retrieved": rankings.get(it.id, [])}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
@@ -174,8 +176,9 @@ def retrieval_chart(metrics: dict, path: Path) -> None:
 
 
 ANSWER_KEYS = ("key_phrase_recall", "citation_precision", "citation_recall", "refusal_accuracy",
-               "false_refusal_rate", "invented_numbers", "pass_rate", "ttft_ms_p50", "ttft_ms_p95",
-               "total_ms_p50", "total_ms_p95")
+               "false_refusal_rate", "invented_numbers", "pass_rate", "multi_pass_rate",
+               "extractive_share", "length_ratio_p50", "first_answer_text_ms_p50",
+               "first_answer_text_ms_p95", "total_ms_p50", "total_ms_p95")
 
 
 def answers_report(metrics: dict) -> str:
@@ -190,6 +193,11 @@ def answers_report(metrics: dict) -> str:
         lines.append(f"| {key} | " + " | ".join(_fmt(m.get(key)) for _, m in cols) + " |")
     lines += ["", "Pass rate by type (pipeline, all items): " + ", ".join(
         f"{t} {v:.2f}" for t, v in metrics["pipeline"]["pass_rate_by_type"].items())]
+    lines += ["", "Answer modes (pipeline, all items): " + ", ".join(
+        f"{m} {v:.1%}" for m, v in metrics["pipeline"]["mode_share"].items())]
+    lines += ["", "All answer metrics are computed on `direct_answer` (the answer without the "
+              "quoted evidence block and the closing notice); `length_ratio_p50` is the median "
+              "of direct-answer length / gold-answer length over answered items."]
     if metrics["pipeline"]["invented_examples"]:
         lines.append(f"Invented numbers: {metrics['pipeline']['invented_examples']}")
     return "\n".join(lines) + "\n"
@@ -254,12 +262,15 @@ def run_eval(gold_path: Path, out_dir: Path, retriever: Retriever, pipeline=None
 
 
 def _evaluate_answers(items, retriever, pipeline, baseline, baseline_n, metrics, progress):
-    from .scoring import Result, run_system, score, subsample
+    from .scoring import Result, is_refusal, run_system, score, subsample
 
     def ask(question: str) -> Result:
         a = pipeline.ask(question)
-        return Result(a.text, a.refused, tuple(a.cited_ids), a.retrieved,
-                      a.timings_ms.get("first_token", a.timings_ms["total"]), a.timings_ms["total"])
+        # The same refusal detection as the baseline's, on the text the user reads.
+        return Result(a.direct_answer, a.refused or is_refusal(a.direct_answer),
+                      tuple(a.cited_ids), a.retrieved,
+                      a.timings_ms.get("first_answer_text", a.timings_ms["total"]),
+                      a.timings_ms["total"], a.mode, a.text)
 
     document = "".join(c.text for c in retriever.index.clauses)
     labels = [c.label for c in retriever.index.clauses]
@@ -272,5 +283,6 @@ def _evaluate_answers(items, retriever, pipeline, baseline, baseline_n, metrics,
         metrics["baseline"] = score(subset, base, document, labels)
         metrics["pipeline_subset"] = score(subset, {it.id: results[it.id] for it in subset},
                                            document, labels)
-    return {k: {"answer": r.answer, "refused": r.refused, "citations": list(r.cited)}
+    return {k: {"answer": r.full_text or r.answer, "direct_answer": r.answer, "mode": r.mode,
+                "refused": r.refused, "citations": list(r.cited)}
             for k, r in results.items()}

@@ -38,7 +38,7 @@ _PATTERNS: dict[Verdict, list[str]] = {
     ],
     # Asking the assistant for its own judgement, or for a forecast the document cannot give.
     "opinion": [
-        r"你(个人)?(觉得|认为|怎么看|的看法|的观点)", r"你自己的看法", r"说说.{0,4}你的看法",
+        r"你(个人)?(觉得|认为|怎么看)", r"(说说|谈谈|讲讲|发表).{0,4}你(自己)?的(看法|观点)",
         r"(推荐|买|选).{0,6}(股票|基金|房子)", r"(房价|股价|股票).{0,8}(会不会|能不能|会)?.{0,4}(涨|跌)",
         r"(难听|粗俗|恶毒)的?话", r"骂(一下|一顿|他们|它)",
         r"\bin your opinion\b", r"what do you think",

@@ -22,12 +22,19 @@ REFUSAL_MARKERS = ("文件未涉及", "未涉及", "没有提到", "没有相关
 class Result:
     """What the scorer needs from any system's answer to one gold item."""
 
-    answer: str
+    answer: str  # the direct answer the user reads (what every answer metric is computed on)
     refused: bool
     cited: tuple[str, ...]
     retrieved: tuple[str, ...]
-    first_token_ms: float
+    first_answer_text_ms: float
     total_ms: float
+    mode: str = "generated"
+    full_text: str = ""  # everything streamed, quotes and notice included (for outputs.jsonl)
+
+
+def is_refusal(text: str) -> bool:
+    """The refusal detection applied to any system's text (the pipeline's refusals match too)."""
+    return any(m in text for m in REFUSAL_MARKERS)
 
 
 def invented_numbers(text: str, document: str, labels: Iterable[str] = ()) -> list[str]:
@@ -62,8 +69,13 @@ def score(items: list[GoldItem], results: dict[str, Result], document: str,
     refusable = [it for it in items if not it.answerable]
     kp, cp, cr, passes = [], [], [], {}
     invented: list[str] = []
+    ratios: list[float] = []
+    modes: dict[str, int] = {}
     for it in items:
         r = results[it.id]
+        modes[r.mode] = modes.get(r.mode, 0) + 1
+        if it.answerable and not r.refused and it.answer:
+            ratios.append(len(r.answer) / len(it.answer))
         invented += invented_numbers(r.answer, document, labels)
         if it.answerable:
             text = normalize(r.answer)
@@ -79,8 +91,9 @@ def score(items: list[GoldItem], results: dict[str, Result], document: str,
         else:
             ok = r.refused
         passes.setdefault(it.type, []).append(float(ok))
-    first = [results[it.id].first_token_ms for it in items]
+    first = [results[it.id].first_answer_text_ms for it in items]
     total = [results[it.id].total_ms for it in items]
+    answered = sum(v for m, v in modes.items() if m != "refused")
     return {
         "n": len(items),
         "key_phrase_recall": round(mean(kp), 4) if kp else None,
@@ -94,7 +107,12 @@ def score(items: list[GoldItem], results: dict[str, Result], document: str,
         "invented_examples": invented[:10],
         "pass_rate": round(mean(x for xs in passes.values() for x in xs), 4),
         "pass_rate_by_type": {t: round(mean(xs), 4) for t, xs in sorted(passes.items())},
-        "ttft_ms_p50": round(_pct(first, 50), 1), "ttft_ms_p95": round(_pct(first, 95), 1),
+        "multi_pass_rate": round(mean(passes["multi"]), 4) if passes.get("multi") else None,
+        "mode_share": {m: round(v / len(items), 4) for m, v in sorted(modes.items())},
+        "extractive_share": round(modes.get("extractive", 0) / answered, 4) if answered else None,
+        "length_ratio_p50": round(_pct(ratios, 50), 2) if ratios else None,
+        "first_answer_text_ms_p50": round(_pct(first, 50), 1),
+        "first_answer_text_ms_p95": round(_pct(first, 95), 1),
         "total_ms_p50": round(_pct(total, 50), 1), "total_ms_p95": round(_pct(total, 95), 1),
     }
 
@@ -124,8 +142,9 @@ class NaiveBaseline:
         refs += re.findall(r"第\s*[（(]?[一二三四五六七八九十\d]+[)）]?\s*条", text)
         cited = tuple(dict.fromkeys(c for c in (resolve_ref(r, known) for r in refs) if c))
         total = (time.perf_counter() - t0) * 1000
-        return Result(text, any(m in text for m in REFUSAL_MARKERS), cited,
-                      tuple(h.clause.id for h in hits), first or total, total)
+        refused = is_refusal(text)
+        return Result(text, refused, cited, tuple(h.clause.id for h in hits), first or total,
+                      total, "refused" if refused else "generated", text)
 
 
 def run_system(items: Iterable[GoldItem], answer: Callable[[str], Result],

@@ -199,8 +199,12 @@ class Verifier:
 
     def __init__(self, given: list[Clause], place_names: set[str] | frozenset[str] = frozenset(),
                  context_terms: set[str] | frozenset[str] = frozenset(),
-                 terms: Callable[[str], list[str]] | None = None):
+                 terms: Callable[[str], list[str]] | None = None,
+                 vocabulary: frozenset[str] = frozenset()):
         self.given = {c.id: c for c in given}
+        # Characters of the whole document: a Han character it never uses (钒, 钛) is a word the
+        # model brought in, which the word tokenizer may split into single characters and miss.
+        self.vocabulary = vocabulary
         self.terms = terms  # content-word tokenizer; with it, unsupported words are counted
         self.place_names = place_names  # known place names (from the documents and a gazetteer)
         self.context_terms = context_terms  # terms every answer may use (document title words)
@@ -215,8 +219,12 @@ class Verifier:
         reasons = [self.check_text(sentence, w) for w in _windows(clause.text)]
         return "" if "" in reasons else reasons[0]
 
-    def check_text(self, sentence: str, text: str) -> str:
-        """'' if the sentence is supported by this text (numbers, places, quotes, wording)."""
+    def check_text(self, sentence: str, text: str, asked: str = "") -> str:
+        """'' if the sentence is supported by this text (numbers, places, quotes, wording).
+
+        `asked`: the question; its wording may be restated (「…要实施的是“一干多支”发展战略」),
+        but every number, place and quote must still come from `text`.
+        """
         if bad := _numbers_ok(sentence, text):
             return f"数字“{bad}”不在该条款中"
         for place in self.places_in(sentence):
@@ -225,13 +233,17 @@ class Verifier:
         for q in _QUOTE_RE.findall(sentence):
             if normalize(q) not in normalize(text):
                 return f"引文“{q}”与原文不符"
-        if support(sentence, text) < MIN_SUPPORT:
+        if self.vocabulary and (novel := [ch for ch in _HAN_RE.findall(sentence)
+                                          if ch not in self.vocabulary and ch not in asked]):
+            return f"“{''.join(novel)}”不见于文件"
+        if support(sentence, text + asked) < MIN_SUPPORT:
             return "内容在该条款中找不到依据"
         if self.terms is not None:
-            norm = normalize(text)
+            norm = normalize(text + asked)
             missing = [t for t in dict.fromkeys(self.terms(sentence)) if len(t) >= 2
                        and normalize(t) not in norm and t not in self.context_terms]
-            if len(missing) > MAX_UNSUPPORTED_TERMS:
+            # Restating the question is allowed; then every other word must be in the text.
+            if len(missing) > (0 if asked else MAX_UNSUPPORTED_TERMS):
                 return f"“{'、'.join(missing[:3])}”不在该条款中"
         return ""
 

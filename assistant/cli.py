@@ -122,7 +122,7 @@ def cmd_eval(args, settings: Settings) -> int:
         m = metrics["pipeline"]
         print("回答：" + "  ".join(f"{k}={m[k]}" for k in (
             "key_phrase_recall", "citation_precision", "refusal_accuracy", "false_refusal_rate",
-            "invented_numbers", "ttft_ms_p50", "total_ms_p50")))
+            "invented_numbers", "first_answer_text_ms_p50", "total_ms_p50")))
     print(f"报告已写入 {args.out}/report.md")
     return 0
 

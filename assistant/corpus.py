@@ -71,6 +71,26 @@ def int_to_cn(n: int) -> str:
     return out
 
 
+_CN_AMOUNT_RE = re.compile(r"[一二两三四五六七八九十百千]+(?=[万亿])")
+
+
+def arabic_numbers(text: str) -> str:
+    """Chinese numerals before 万/亿 written in digits (九千亿 → 9000亿), as policy texts write them."""
+    digits = dict(CN_DIGITS, 两=2)
+
+    def value(m: re.Match) -> str:
+        total, current = 0, 0
+        for ch in m.group(0):
+            if ch in digits:
+                current = digits[ch]
+            else:
+                total += (current or 1) * {"十": 10, "百": 100, "千": 1000}[ch]
+                current = 0
+        return str(total + current)
+
+    return _CN_AMOUNT_RE.sub(value, text)
+
+
 def normalize(text: str) -> str:
     """NFKC + collapse whitespace: the form used for comparisons and quote checks."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))

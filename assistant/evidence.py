@@ -58,9 +58,31 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
     if len(merged) > 1 and not _QUESTION_WORD.search(merged[-1]):
         tail = merged.pop()
         merged[-1] += tail
+    merged = [d for p in merged for d in distribute(p)]
     if len(merged) > max_parts:
         merged = merged[: max_parts - 1] + ["".join(merged[max_parts - 1:])]
     return merged or [q]
+
+
+_EACH = re.compile(r"分别|各自|各")
+_ITEM_STOP = set("在对把从向给的，,。？?；;：: ")
+_JOINER = re.compile(r"[、和与及]")
+
+
+def distribute(part: str) -> list[str]:
+    """「A和B分别/各自…」 asks the same of each item: 「A…」, 「B…」 (one part when it does not)."""
+    m = _EACH.search(part)
+    if m is None:
+        return [part]
+    i = m.start()
+    while i > 0 and part[i - 1] not in _ITEM_STOP:
+        i -= 1
+    items = [x for x in _JOINER.split(part[i:m.start()]) if x]
+    if not 2 <= len(items) <= MAX_PARTS or any(len(x) > 8 or _QUESTION_WORD.search(x)
+                                              for x in items):
+        return [part]
+    rest = part[m.end():]
+    return [part[:i] + x + rest for x in items]
 
 
 def _merge_to_questions(pieces: list[str]) -> list[str]:
@@ -158,7 +180,7 @@ class SentenceRanker:
         return [s for s, _ in self.sentences]
 
 
-def align(line: str, candidates: Sequence[Sentence], verifier: Verifier,
+def align(line: str, candidates: Sequence[Sentence], verifier: Verifier, asked: str = "",
           tries: int = 4) -> Sentence | None:
     """The candidate sentence against which `line` passes every check, or None.
 
@@ -169,7 +191,7 @@ def align(line: str, candidates: Sequence[Sentence], verifier: Verifier,
     if _repetitive(line):
         return None
     ranked = sorted(candidates, key=lambda s: support(line, s.text), reverse=True)[:tries]
-    return next((s for s in ranked if not verifier.check_text(line, s.text)), None)
+    return next((s for s in ranked if not verifier.check_text(line, s.text, asked)), None)
 
 
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:

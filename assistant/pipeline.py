@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .answerability import AnswerabilityJudge
-from .citations import Citation, Verifier, strip_marks
+from .citations import Citation, Verifier, resolve_ref, strip_marks
 from .config import Settings
-from .corpus import Clause, Sentence, int_to_cn
+from .corpus import Clause, Sentence, arabic_numbers, int_to_cn, normalize
 from .errors import QuestionError
 from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, grammar, line_events,
                        split_question, trim)
+from .followup import FOLLOWUP_RE, Rewrite, places_in, rewrite
 from .generation import Generator, Message
 from .retrieval import Retriever, SearchResult
 from .safety import clean_question, screen
@@ -29,11 +30,13 @@ Style = Literal["public", "official"]
 # generated: every part has the model's verified line (or a quoted complement); partial: some
 # part is not in the document; extractive: every line failed, the evidence is quoted instead.
 Mode = Literal["generated", "partial", "extractive", "lookup", "refused"]
-_FOLLOWUP_RE = re.compile(
-    r"^(那|那么|还有|另外|再说说|它|它们|这个|那个|该|其|这条|那条|上面|上述|刚才|前面|此外)"
-    r"|它|其中|这些|那些|该条|这条|那条|上述|这方面|那方面|(呢|吗)[？?。]?$"
-)
+
 # A question joining several parts (「城市定位和产业」「分别」「交通、城市、物流」).
+UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
+# Words that carry no topic: question words, totals, counts like 三条 or 几个.
+_GENERIC_TERM_RE = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"
+                              r"主要|哪些|哪个|哪几|什么|怎么|如何|多少|有没有|是否|可以|能否")
+_CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 _SEVERAL_PARTS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
 RARE_TERM_CLAUSES = 6  # a term in more clauses than this says nothing about which one answers
@@ -108,12 +111,16 @@ class Pipeline:
         self.document = index.documents[0]
         self.places = _load_places()
         self._term_counts: dict[str, int] = {}
+        self.vocabulary = frozenset(normalize("".join(c.text for c in index.clauses)))
         self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses),
                                         places=frozenset(self.places))
-        # Words any answer may use without support: the document title's own terms (the region
-        # it is about) and words naming the province as a whole.
-        self.context_terms = {t for d in index.documents for t in index.tokenizer(d.title)
-                              if len(t) >= 2} | {"四川", "全省", "我省", "文件", "政策"}
+        # Words any answer may use without support: the region the document is about (the
+        # places and zones its title names) and words naming the province as a whole.
+        titles = " ".join(d.title for d in index.documents)
+        zones = re.findall(r"([\u4e00-\u9fff]{2,4})(经济区|城市群|新区)", titles)
+        self.context_terms = ({p for p in self.places if p in titles}
+                              | {z for pair in zones for z in (pair[0], "".join(pair))}
+                              | {"四川", "全省", "我省", "文件", "政策"})
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,
@@ -157,12 +164,15 @@ class Pipeline:
             yield from run.emit(self._refusal(verdict.verdict, ""))
             yield run.finish(refused=True, mode="refused")
             return
-        rewritten = self._resolve_followup(q, history)
-        run.rewritten = rewritten
+        follow = self._resolve_followup(q, history)
+        rewritten = follow.question if follow else None
+        run.rewritten, run.standalone = rewritten, bool(follow and follow.standalone)
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
         result = self.retriever.search(rewritten or q, k=self.settings.top_k,
                                        use_lookup=rewritten is None)
+        if follow is not None:
+            result = self._prefer(result, history, follow)
         run.timings["retrieval"] = (time.perf_counter() - t) * 1000
         run.retrieved = tuple(h.clause.id for h in result.hits)
         verdict_doc = self.judge.judge(rewritten or q, result, result.lexical_matches or 0)
@@ -177,18 +187,26 @@ class Pipeline:
 
     # -- follow-ups -------------------------------------------------------------
 
-    def _resolve_followup(self, q: str, history: Sequence[Turn]) -> str | None:
-        """Rewrite an elliptic follow-up with the previous question; None when not needed."""
-        if not history or not _FOLLOWUP_RE.search(q):
+    def _resolve_followup(self, q: str, history: Sequence[Turn]) -> Rewrite | None:
+        """Make an elliptic follow-up standalone from the previous turn; None when not needed."""
+        if not history or not FOLLOWUP_RE.search(q):
             return None
         if self.retriever.lookup(q)[0] is not None:
             return None  # 「那第二条呢」 names its clause itself
         last = history[-1]
         labels = "、".join(self.clauses[c].label for c in last.answer.cited_ids[:3]
                           if c in self.clauses)
-        return render("followup", question=q,
-                      previous_question=last.answer.rewritten_question or last.question,
-                      previous_labels=labels)
+        return rewrite(q, last.answer.rewritten_question or last.question, labels, self.places)
+
+    @staticmethod
+    def _prefer(result: SearchResult, history: Sequence[Turn], rewritten: Rewrite) -> SearchResult:
+        """Put the previous answer's evidence clauses that name the new entity first."""
+        if not rewritten.entities:
+            return result
+        previous = history[-1].answer.cited_ids
+        first = [h for h in result.hits if h.clause.id in previous
+                 and all(e in h.clause.text for e in rewritten.entities)]
+        return replace(result, hits=first + [h for h in result.hits if h not in first])
 
     # -- answer modes -------------------------------------------------------------
 
@@ -218,10 +236,11 @@ class Pipeline:
         """Answer each part of the question from its own evidence sentences, streaming per part."""
         given = [h.clause for h in result.hits]
         tokenizer = self.retriever.index.tokenizer
-        verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer)
+        verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
+                            vocabulary=self.vocabulary)
         ranker = SentenceRanker(given, [h.score for h in result.hits], tokenizer)
-        if run.rewritten is None:
-            questions = split_question(run.question)
+        if run.rewritten is None or run.standalone:
+            questions = split_question(run.rewritten or run.question)
         else:
             questions = [result.corrected_query or result.query]
         plans = [self._plan(self.retriever.glossary.expand(self.retriever.speller.correct(q)),
@@ -267,11 +286,21 @@ class Pipeline:
 
     def _plan(self, question: str, ranker: SentenceRanker) -> _Plan:
         """One part's content words, ranked candidate sentences, and those that hold its answer."""
-        terms = [t for t in ranker.terms(question) if t not in self.context_terms]
+        named = places_in(question, self.places)
+        terms = [t for t in ranker.terms(question) if not _GENERIC_TERM_RE.fullmatch(t)
+                 and not any(t in c for c in self.context_terms)]
         candidates = ranker.rank(question)
-        eligible = [s for s in candidates if self._evidence_verdict(question, (s,)).answerable
-                    and self.judge.relevant(question, s.text, self.context_terms)]
-        top = set(candidates[:4])
+        content = [t for t in terms if t not in named]
+        asked = list(dict.fromkeys(terms + named + re.findall(r"\d+", arabic_numbers(question))))
+        eligible = [s for s in candidates
+                    if self._evidence_verdict(question, (s,), content).answerable
+                    and self.judge.relevant(question, s.text, self.context_terms)
+                    and self.judge.covers(asked, self.clauses[s.clause_id].text)]
+        # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
+        # answered with 南充's sentence of the same clause.
+        naming = [s for s in eligible if any(p in s.text for p in named)]
+        eligible = naming or eligible
+        top = set(candidates[:4]) | set(naming[:2])
         return _Plan(question, terms, candidates, [s for s in eligible if s in top], eligible)
 
     def _missing(self, plan: _Plan) -> str:
@@ -295,10 +324,14 @@ class Pipeline:
             body = line.rstrip("，,、；;：:。！？!?")
             if len(body) < 6 or not _adds_to(body, question):
                 continue
-            s = align(body, plan.eligible, verifier)
+            # 「写在第14条」: a reference to the evidence's own clause is checked, not its number.
+            refs = [m.group(0) for m in _CLAUSE_REF_RE.finditer(body)]
+            s = align(_CLAUSE_REF_RE.sub("", body), plan.eligible, verifier, question)
+            if s is not None and any(resolve_ref(r, self.clauses) != s.clause_id for r in refs):
+                s = None
             if s is None or not (any(t in body or t in s.text for t in terms) or not terms):
-                if done or shown:
-                    break  # stop at the last verified phrase
+                if done or shown or len(body) > UNVERIFIED_CHARS:
+                    break  # stop at the last verified phrase (or give up on this line)
                 continue
             evidence = s
             new = body[len(shown):] if body.startswith(shown) else ""
@@ -332,9 +365,11 @@ class Pipeline:
             if done:
                 return
 
-    def _evidence_verdict(self, question: str, evidence: tuple[Sentence, ...]):
+    def _evidence_verdict(self, question: str, evidence: tuple[Sentence, ...],
+                          terms: list[str] | tuple[str, ...] = ()):
         context = "".join(self.clauses[s.clause_id].text for s in evidence)
-        return self.judge.check_evidence(question, "".join(s.text for s in evidence), context)
+        return self.judge.check_evidence(question, "".join(s.text for s in evidence), context,
+                                         terms)
 
     def _part_text(self, part: PartAnswer, run: _Run, first: bool) -> str:
         """What one part reads as, with its citations recorded."""
@@ -412,6 +447,7 @@ class _Run:
         self.citations: list[Citation] = []
         self.retrieved: tuple[str, ...] = ()
         self.rewritten: str | None = None
+        self.standalone = False  # the rewrite is a plain question (a follow-up's entity substituted)
         self.timings: dict[str, float] = {}
 
     def emit(self, text: str) -> Iterator[str]:

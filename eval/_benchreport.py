@@ -53,7 +53,7 @@ def _targets(r: dict) -> list[str]:
 def _answers(r: dict) -> list[str]:
     a = r["answers"]
     n_model = len(a["samples_ms"]["model_first"])
-    rows = [("pipeline: first streamed text", "first_text"),
+    rows = [("pipeline: first answer text", "first_answer_text"),
             (f"pipeline: model's first token (n={n_model})", "model_first_token"),
             ("pipeline: total", "total"),
             (f"naive baseline (n={a['n_baseline']}): first token", "baseline_first_token"),
@@ -64,13 +64,15 @@ def _answers(r: dict) -> list[str]:
            f"{r['in_process_load_s']:.1f} s."), "", "| | p50 ms | p95 ms |", "|---|---|---|"]
     out += [f"| {label} | {_f(a.get(k + '_p50_ms'), 0)} | {_f(a.get(k + '_p95_ms'), 0)} |"
             for label, k in rows]
-    out += ["", ("The first streamed text is the top source clause, sent right after retrieval; "
-            "the model's first token is the LLM's first generated text (only answers that use "
-            "the model have one). The baseline is the same model with the top-3 clauses pasted "
-            "into a plain prompt (no cached document prefix)."), ""]
-    if "ratio_first_text_to_baseline" in a:
-        out += [(f"Ratios of p50s, pipeline / baseline: first streamed text "
-                f"{_f(a['ratio_first_text_to_baseline'], 3)}, model's first token "
+    out += ["", ("The first answer text is the first text of the answer itself: for a generated "
+            "answer, the model's first phrase once the verifier has passed it (nothing is sent "
+            "before it); for a refusal or lookup, that text. The model's first token is the LLM's "
+            "first generated token (only answers that use the model have one). The baseline is "
+            "the same model with the top-3 clauses pasted into a plain prompt (no cached "
+            "document prefix)."), ""]
+    if "ratio_first_answer_text_to_baseline" in a:
+        out += [(f"Ratios of p50s, pipeline / baseline: first answer text "
+                f"{_f(a['ratio_first_answer_text_to_baseline'], 3)}, model's first token "
                 f"{_f(a.get('ratio_model_first_token_to_baseline'), 3)}, total "
                 f"{_f(a['ratio_total_to_baseline'], 3)}."), ""]
     return out

@@ -53,10 +53,9 @@ EVAL = Path(__file__).resolve().parent
 GB = 2**30
 # The targets: figure -> (label, where in the results, scale, comparison, bound, unit).
 TARGETS = {
-    "ttft_first_text_p50_s": ("TTFT p50, first streamed text",
-                              ("answers", "first_text_p50_ms"), 1e-3, "<=", 1.5, "s"),
-    "ttft_model_first_token_p50_s": ("TTFT p50, model's first token",
-                                     ("answers", "model_first_token_p50_ms"), 1e-3, "<=", 1.5, "s"),
+    "first_answer_text_p50_s": ("first answer text p50 (verified text, not a header)",
+                                ("answers", "first_answer_text_p50_ms"), 1e-3, "<=", 1.5, "s"),
+    "total_answer_p50_s": ("full answer p50", ("answers", "total_p50_ms"), 1e-3, "<=", 5.0, "s"),
     "retrieval_p50_ms": ("retrieval p50 (hybrid+lookup)", ("retrieval", "p50_ms"), 1, "<=", 30.0,
                          "ms"),
     "embedding_api_throughput_ratio": ("embedding API throughput / in-process",
@@ -98,14 +97,14 @@ def bench_answers_in_process(pipeline, settings: Settings, args) -> dict:
     r = bench_answers.measure(pipeline, settings, items, args.baseline_n, progress=True)
     out = {"n": len(r.first), "n_baseline": len(r.base_first), "modes": r.modes,
            "samples_ms": asdict(r)}
-    for name, xs in (("first_text", r.first), ("model_first_token", r.model_first),
+    for name, xs in (("first_answer_text", r.first), ("model_first_token", r.model_first),
                      ("total", r.total), ("baseline_first_token", r.base_first),
                      ("baseline_total", r.base_total)):
         if xs:
             out[f"{name}_p50_ms"], out[f"{name}_p95_ms"] = pct(xs, 50), pct(xs, 95)
     if r.base_first:
         base = out["baseline_first_token_p50_ms"]
-        out["ratio_first_text_to_baseline"] = out["first_text_p50_ms"] / base
+        out["ratio_first_answer_text_to_baseline"] = out["first_answer_text_p50_ms"] / base
         if r.model_first:
             out["ratio_model_first_token_to_baseline"] = out["model_first_token_p50_ms"] / base
         out["ratio_total_to_baseline"] = out["total_p50_ms"] / out["baseline_total_p50_ms"]

@@ -29,7 +29,7 @@ from assistant.scoring import NaiveBaseline, subsample
 class AnswerTimes:
     """Milliseconds per question: the pipeline on every item, the naive baseline on a subset."""
 
-    first: list[float] = field(default_factory=list)  # first streamed text
+    first: list[float] = field(default_factory=list)  # first text of the answer itself
     model_first: list[float] = field(default_factory=list)  # the model's own first token
     total: list[float] = field(default_factory=list)
     modes: dict[str, int] = field(default_factory=dict)
@@ -43,7 +43,7 @@ def measure(pipeline, settings: Settings, items: list[GoldItem], baseline_n: int
     out = AnswerTimes()
     for it in tqdm(items, desc="answers (pipeline)", disable=not progress):
         a = pipeline.ask(it.question)
-        out.first.append(a.timings_ms.get("first_token", a.timings_ms["total"]))
+        out.first.append(a.timings_ms.get("first_answer_text", a.timings_ms["total"]))
         out.total.append(a.timings_ms["total"])
         if "model_first_token" in a.timings_ms:
             out.model_first.append(a.timings_ms["model_first_token"])
@@ -51,7 +51,7 @@ def measure(pipeline, settings: Settings, items: list[GoldItem], baseline_n: int
     base = NaiveBaseline(pipeline.retriever, pipeline.generator, settings.llm_max_tokens)
     for it in tqdm(subsample(items, baseline_n), desc="answers (baseline)", disable=not progress):
         r = base.answer(it.question)
-        out.base_first.append(r.first_token_ms)
+        out.base_first.append(r.first_answer_text_ms)
         out.base_total.append(r.total_ms)
     return out
 
@@ -75,7 +75,7 @@ def main() -> None:
     print(f"{len(items)} gold questions, modes: {r.modes}\n")
     print(f"{'metric':38s} {'p50 ms':>9s} {'p95 ms':>9s}")
     n_base = len(r.base_first)
-    rows = [("pipeline: first streamed text", r.first),
+    rows = [("pipeline: first answer text", r.first),
             ("pipeline: model's first token", r.model_first),
             ("pipeline: total", r.total),
             (f"naive baseline (n={n_base}): first token", r.base_first),
@@ -84,7 +84,7 @@ def main() -> None:
         if xs:
             print(f"{name:38s} {pct(xs, 50):9.0f} {pct(xs, 95):9.0f}")
     if r.base_first and r.first:
-        print(f"\nratio of p50 first token, pipeline / baseline: "
+        print(f"\nratio of p50 first answer text, pipeline / baseline: "
               f"{pct(r.first, 50) / pct(r.base_first, 50):.3f}")
         if r.model_first:
             print(f"ratio of p50 model's first token / baseline first token: "

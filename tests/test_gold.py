@@ -21,7 +21,7 @@ BODY = DOC.text[DOC.clauses[0].start:DOC.clauses[-1].end]
 def test_size_and_mix():
     counts = Counter(it.type for it in ITEMS)
     assert len(ITEMS) >= 150
-    assert set(counts) == set(TYPES)
+    assert set(counts) <= set(TYPES) and len(counts) >= 7  # near_miss: blind set only
     assert len({it.id for it in ITEMS}) == len(ITEMS)
 
 

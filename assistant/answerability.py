@@ -29,20 +29,20 @@ from .retrieval import SearchResult
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("具体时间", re.compile(r"什么时候|啥时候|何时|哪一?年|几月|哪天|哪一天|几号|多会儿|时间表|具体时间|截止"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
-    ("频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|每年.{0,3}几次|几年一次|频率|频次|隔多久"),
+    ("会议或工作频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|每年.{0,3}几次|几年一次|频率|频次|隔多久"),
      re.compile(r"每[年季月周天半]|定期|一次")),
-    ("比例", re.compile(r"几个点|百分点|比例|百分之|比率|几成|占比"),
+    ("具体比例", re.compile(r"几个点|百分点|比例|百分之|比率|几成|占比"),
      re.compile(r"%|％|百分|[一二三四五六七八九十]成")),
-    ("补贴", re.compile(r"补贴|补助|奖补|奖励|优惠政策|扶持资金"),
+    ("补贴标准", re.compile(r"补贴|补助|奖补|奖励|优惠政策|扶持资金"),
      re.compile(r"补贴|补助|奖补|奖励|优惠|资金|扶持")),
-    ("金额", re.compile(r"多少钱|多少资金|多少经费|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
+    ("具体金额", re.compile(r"多少钱|多少资金|多少经费|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
                       r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|价格"),
      re.compile(r"\d+(\.\d+)?\s*(亿|万)?元|[一二三四五六七八九十百千万亿]+元")),
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
     # that is not a year.
-    ("数量", re.compile(r"几个|(?<!第)几条|几所|几家|几项|几座|几大|多少个|多少条|多少家|多少项"),
+    ("具体数量", re.compile(r"几个|(?<!第)几条|几所|几家|几项|几座|几大|多少个|多少条|多少家|多少项"),
      re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大|批)|[、和]")),
-    ("数字", re.compile(r"多少|多大|多长|多高|多宽|多远"),
+    ("具体数字", re.compile(r"多少|多大|多长|多高|多宽|多远"),
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|批|成|倍|万|亿|%)|百分之")),
     ("联系方式", re.compile(r"电话|热线|手机号|邮箱|网址|官网|联系方式|联系人|办公地址|在哪办公"),
      re.compile(r"\d{3,}[-\d]{4,}|@|https?://|www\.|[路街道]\d+号")),
@@ -60,7 +60,7 @@ _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _FUNCTION_CHARS = re.compile(r"[和与及跟同对在的了是有要把将会能可都也还又从向让给被]")
 # Kinds whose answer is a quantity: the thing counted or measured must be in the evidence too
 # (「城镇化率要达到多少」 is not answered by a sentence holding only the GDP target).
-QUANTITIES = ("金额", "比例", "数量", "数字")
+QUANTITIES = ("具体金额", "具体比例", "具体数量", "具体数字")
 # A route "X至Y" / "X经Z至Y": a place named only there is a road's end, nothing more.
 _ROUTE_RE = re.compile(r"[\u4e00-\u9fff]{1,4}(?:经[\u4e00-\u9fff]{1,4})?至[\u4e00-\u9fff]{1,4}")
 _ROUTE_ASK = re.compile(r"至|到|经过|途经|高速|铁路|高铁|公路|城际|航线|航道|通道|线路|路线|连接|连通")
@@ -105,7 +105,7 @@ class AnswerabilityJudge:
             return Answerability(False, f"文件中没有您所问编号的{what}", "编号")
         for year in _YEAR_RE.findall(q):
             if year not in self.document:
-                return Answerability(False, f"文件没有提到{year}年的情况", year)
+                return Answerability(False, "文件没有提到所问年份的情况", year)
         for zone in _ZONE_RE.findall(q):
             names = [zone[-n:] + "经济区" for n in (2, 3, 4) if len(zone) >= n]
             if not any(normalize(name) in self.document for name in names):
@@ -179,10 +179,12 @@ class AnswerabilityJudge:
         for name, asks, holds in ASKS:
             if asks.search(q):
                 if not holds.search(unicodedata.normalize("NFKC", evidence)):
-                    return Answerability(False, f"文件没有给出具体的{name}", name)
-                measured = [t for t in terms if not _YEAR_RE.fullmatch(t)]
-                if name in QUANTITIES and measured and (
-                        3 * sum(normalize(t) in ev for t in measured) < len(measured)):
-                    return Answerability(False, f"文件没有给出具体的{name}", name)
+                    return Answerability(False, f"文件没有给出{name}", name)
+                # What is measured must be in the evidence too: a quarter of the character pairs
+                # of the question's words (pairs, since 川东北地区 may be cut as 北地 + 东北地区).
+                grams = {t[i:i + 2] for t in terms if not _YEAR_RE.fullmatch(t)
+                         for i in range(len(t) - 1)}
+                if name in QUANTITIES and grams and 4 * sum(g in ev for g in grams) < len(grams):
+                    return Answerability(False, f"文件没有给出{name}", name)
                 break
         return ANSWERABLE

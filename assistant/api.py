@@ -33,7 +33,6 @@ from .api_schemas import (
     SearchRequest,
     error_responses,
 )
-from .cli import answer_json, hit_json
 from .errors import AssistantError, BusyError, public_message
 from .pipeline import Answer, Turn, validate_question
 from .service import Service
@@ -111,7 +110,7 @@ def _chat_history(service: Service, req: ChatRequest) -> tuple[str, list[Turn]]:
 
 
 def _citations(answer: Answer) -> list[dict]:
-    return answer_json(answer)["citations"]
+    return [c.to_dict() for c in answer.citations]
 
 
 def _answer_extras(answer: Answer) -> dict:
@@ -189,7 +188,7 @@ def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         """Top-k clauses, the same JSON as `assistant search --json`."""
         query = validate_question(req.query, service.settings.max_question_chars)
         result = await _in_thread(pools.embed, service.search, query, req.k)
-        return {"query": result.query, "hits": [hit_json(h) for h in result.hits],
+        return {"query": result.query, "hits": [h.to_dict() for h in result.hits],
                 "timings_ms": result.timings_ms}
 
     @app.get("/v1/clauses", tags=["document"], responses=error_responses(503))

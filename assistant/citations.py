@@ -29,6 +29,10 @@ _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 MIN_SUPPORT = 0.6  # share of a sentence's character bigrams that must occur in its clause
 MAX_SENTENCE_CHARS = 160  # longer "sentences" are the small model rambling or copying a list
 MAX_UNSUPPORTED_TERMS = 1  # content words of a sentence that may be absent from its clause
+# Words an answer uses to frame what the text says; they assert nothing of their own.
+CONNECTIVES = frozenset({"通过", "推动", "推进", "包括", "主要", "进行", "需要", "可以", "提出", "要求",
+                         "实现", "负责", "属于", "就是", "以及", "其中", "还有", "方面", "相关", "提到",
+                         "规定", "明确", "指出", "强调", "文件", "意见", "内容", "重点", "措施"})
 
 
 @dataclass(frozen=True)
@@ -219,16 +223,25 @@ class Verifier:
         reasons = [self.check_text(sentence, w) for w in _windows(clause.text)]
         return "" if "" in reasons else reasons[0]
 
-    def check_text(self, sentence: str, text: str, asked: str = "") -> str:
+    def check_text(self, sentence: str, text: str, asked: str = "", scope: str = "") -> str:
         """'' if the sentence is supported by this text (numbers, places, quotes, wording).
 
         `asked`: the question; its wording may be restated (「…要实施的是“一干多支”发展战略」),
-        but every number, place and quote must still come from `text`.
+        but every number, place and quote must still come from `text`, and a content word of
+        the question counts only if `scope` (the evidence's clause) has it too: 「达州组货基地」
+        may not take 组货基地 from the question and 达州 from a clause about something else.
         """
+        if asked and scope and self.terms is not None:
+            asked = "".join(t for t in self.terms(asked) if normalize(t) in normalize(scope)
+                            or t in CONNECTIVES) + "".join(
+                ch for ch in asked if not _HAN_RE.match(ch))
         if bad := _numbers_ok(sentence, text):
             return f"数字“{bad}”不在该条款中"
+        # With the question given, the region's own name is excused only where the question
+        # used it: 「南充是川东北经济区的北部中心城市」 must not replace 成渝经济区 unchecked.
+        excused = {t for t in self.context_terms if not asked or t in asked}
         for place in self.places_in(sentence):
-            if place not in text and place not in self.context_terms:
+            if place not in text and place not in excused:
                 return f"地名“{place}”不在该条款中"
         for q in _QUOTE_RE.findall(sentence):
             if normalize(q) not in normalize(text):
@@ -241,7 +254,8 @@ class Verifier:
         if self.terms is not None:
             norm = normalize(text + asked)
             missing = [t for t in dict.fromkeys(self.terms(sentence)) if len(t) >= 2
-                       and normalize(t) not in norm and t not in self.context_terms]
+                       and normalize(t) not in norm and t not in CONNECTIVES
+                       and not any(t in c for c in excused)]
             # Restating the question is allowed; then every other word must be in the text.
             if len(missing) > (0 if asked else MAX_UNSUPPORTED_TERMS):
                 return f"“{'、'.join(missing[:3])}”不在该条款中"

@@ -13,13 +13,6 @@ from .config import Settings
 from .errors import AssistantError
 
 
-def hit_json(hit) -> dict:
-    """The JSON shape of a search Hit shared by `assistant search --json` and POST /v1/search."""
-    c = hit.clause
-    return {"clause_id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
-            "score": round(hit.score, 4), "text": c.text}
-
-
 def cmd_index_build(args, settings: Settings) -> int:
     from .embedding import make_embedder
     from .index import build_index, save_index
@@ -41,7 +34,7 @@ def cmd_search(args, settings: Settings) -> int:
     retriever = load_retriever(settings, progress=True)
     result = retriever.search(query, k=args.k)
     if args.json:
-        print(json.dumps({"query": result.query, "hits": [hit_json(h) for h in result.hits],
+        print(json.dumps({"query": result.query, "hits": [h.to_dict() for h in result.hits],
                           "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
     else:
         for i, h in enumerate(result.hits, start=1):
@@ -72,11 +65,6 @@ def load_pipeline(settings: Settings, progress: bool = False):
     return pipeline
 
 
-def answer_json(answer) -> dict:
-    """The JSON shape of an Answer shared by `assistant ask --json` and the HTTP API."""
-    return answer.to_dict()
-
-
 def cmd_ask(args, settings: Settings) -> int:
     from .pipeline import Answer, validate_question
 
@@ -89,14 +77,15 @@ def cmd_ask(args, settings: Settings) -> int:
         elif not args.json:
             print(event, end="", flush=True)
     if args.json:
-        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print()
     return 0
 
 
 def cmd_eval(args, settings: Settings) -> int:
-    from .evaluation import PRODUCT, load_gold, run_eval
+    from .evaluation import PRODUCT, run_eval
+    from .gold import load_gold
     from .retrieval import load_retriever
 
     load_gold(Path(args.gold))  # fail fast on a bad gold file, before loading any model

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-from .errors import GoldFormatError
+from .gold import GoldItem, load_gold
 from .retrieval import Retriever
 
-TYPES = ("fact", "number", "list", "locate", "multi", "near_miss", "unanswerable", "adversarial")
-UNANSWERABLE = ("unanswerable", "adversarial")
-FIELDS = ("id", "question", "type", "gold_clauses", "must_include", "answer")
 # (name, retrieval mode, fusion, use direct lookup); the last one is the product configuration.
 ABLATIONS = (
     ("dense", "dense", None, False),
@@ -22,49 +18,6 @@ ABLATIONS = (
     ("fused+lookup", "fused", "zscore", True),
 )
 PRODUCT = "fused+lookup"
-
-
-@dataclass(frozen=True)
-class GoldItem:
-    id: str
-    question: str
-    type: str
-    gold_clauses: tuple[str, ...]
-    must_include: tuple[str, ...]
-    answer: str
-
-    @property
-    def answerable(self) -> bool:
-        return self.type not in UNANSWERABLE
-
-
-def load_gold(path: Path) -> list[GoldItem]:
-    """Parse a gold JSONL file; any malformed line is a GoldFormatError naming the line."""
-    items: list[GoldItem] = []
-    try:
-        lines = Path(path).read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GoldFormatError(f"无法读取评测集 {path}：{exc}") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise GoldFormatError(f"{path} 第{n}行不是合法 JSON：{exc}") from exc
-        missing = [f for f in FIELDS if f not in obj] if isinstance(obj, dict) else list(FIELDS)
-        if missing:
-            raise GoldFormatError(f"{path} 第{n}行缺少字段：{', '.join(missing)}")
-        if obj["type"] not in TYPES:
-            raise GoldFormatError(f"{path} 第{n}行的 type {obj['type']!r} 不在 {TYPES} 中")
-        if not isinstance(obj["gold_clauses"], list) or not isinstance(obj["must_include"], list):
-            raise GoldFormatError(f"{path} 第{n}行：gold_clauses 与 must_include 必须是列表")
-        items.append(GoldItem(str(obj["id"]), str(obj["question"]), obj["type"],
-                              tuple(str(c) for c in obj["gold_clauses"]),
-                              tuple(str(p) for p in obj["must_include"]), str(obj["answer"])))
-    if not items:
-        raise GoldFormatError(f"评测集 {path} 为空")
-    return items
 
 
 def rank_metrics(retrieved: list[str], gold: tuple[str, ...]) -> dict[str, float]:

@@ -184,14 +184,31 @@ def align(line: str, candidates: Sequence[Sentence], verifier: Verifier, asked: 
           tries: int = 4) -> Sentence | None:
     """The candidate sentence against which `line` passes every check, or None.
 
-    One sentence, not a pair: joining two sentences lets a line pair the city of one with the
-    role of the other (measured: 「达州是…北部中心城市」 passed against 南充's and 达州's
-    sentences together).
+    One sentence, not a pair, and within it a run of adjacent phrases: joining two sentences
+    lets a line pair the city of one with the role of the other (measured: 「达州是…北部中心
+    城市」 passed against 南充's and 达州's sentences together).
     """
     if _repetitive(line):
         return None
     ranked = sorted(candidates, key=lambda s: support(line, s.text), reverse=True)[:tries]
-    return next((s for s in ranked if not verifier.check_text(line, s.text, asked)), None)
+    def scope(s: Sentence) -> str:
+        clause = verifier.given.get(s.clause_id)
+        return clause.text if clause is not None else s.text
+
+    return next((s for s in ranked if any(not verifier.check_text(line, w, asked, scope(s))
+                                          for w in phrase_windows(s.text))), None)
+
+
+def phrase_windows(sentence: str, width: int = 3) -> list[str]:
+    """Runs of up to `width` adjacent comma phrases of a sentence (the sentence if shorter).
+
+    A long sentence pairs many places with many roles (「…中国西部(广元)绿色家居产业城建设,推动广安
+    建设国家装配式建筑示范城市」); a line must be supported by phrases that stand together.
+    """
+    phrases = re.findall(r"[^,，;；]+[,，;；]?", sentence)
+    if len(phrases) <= width:
+        return [sentence]
+    return ["".join(phrases[i:i + width]) for i in range(len(phrases) - width + 1)]
 
 
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:

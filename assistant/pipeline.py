@@ -14,14 +14,15 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .answerability import AnswerabilityJudge
-from .citations import Citation, Verifier, resolve_ref, strip_marks
+from .citations import Citation, Verifier
 from .config import Settings
-from .corpus import Clause, Sentence, arabic_numbers, int_to_cn, normalize
+from .corpus import Sentence, int_to_cn, normalize
 from .errors import QuestionError
-from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, grammar, line_events,
+from .evidence import (PartAnswer, SentenceRanker, grammar, line_events,
                        split_question, trim)
-from .followup import FOLLOWUP_RE, Rewrite, places_in, rewrite
+from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
+from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
 from .safety import clean_question, screen
 from .templates import render
@@ -32,12 +33,8 @@ Style = Literal["public", "official"]
 Mode = Literal["generated", "partial", "extractive", "lookup", "refused"]
 
 # A question joining several parts (「城市定位和产业」「分别」「交通、城市、物流」).
-UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
-# Words that carry no topic: question words, totals, counts like 三条 or 几个.
-_GENERIC_TERM_RE = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"
-                              r"主要|哪些|哪个|哪几|什么|怎么|如何|多少|有没有|是否|可以|能否")
-_CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
-_SEVERAL_PARTS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
+# A question joining several things (「A和B」「分别」「以及」「从…到…」).
+_SEVERAL_THINGS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
 RARE_TERM_CLAUSES = 6  # a term in more clauses than this says nothing about which one answers
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -121,6 +118,7 @@ class Pipeline:
         self.context_terms = ({p for p in self.places if p in titles}
                               | {z for pair in zones for z in (pair[0], "".join(pair))}
                               | {"四川", "全省", "我省", "文件", "政策"})
+        self.writer = PartWriter(self.clauses, self.places, self.context_terms, self.judge)
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,
@@ -243,21 +241,21 @@ class Pipeline:
             questions = split_question(run.rewritten or run.question)
         else:
             questions = [result.corrected_query or result.query]
-        plans = [self._plan(self.retriever.glossary.expand(self.retriever.speller.correct(q)),
-                            ranker) for q in questions]
+        plans = [self.writer.plan(self.retriever.glossary.expand(self.retriever.speller.correct(q)),
+                                  ranker, self.retriever.speller.correct(q)) for q in questions]
         if not any(plan.holding for plan in plans):  # no evidence holds what is asked: no model
-            reason = "；".join(dict.fromkeys(self._missing(plan) for plan in plans))
+            reason = "；".join(dict.fromkeys(self.writer.missing(plan) for plan in plans))
             yield from run.emit(self._refusal("not_covered", reason))
             yield run.finish(refused=True, mode="refused")
             return
-        events = self._model_lines(run, given, questions)
+        events = self._model_lines(run, questions)
         answers: list[PartAnswer] = []
         for i, plan in enumerate(plans):
-            answers.append((yield from self._part(run, i, plan, events, verifier)))
+            answers.append((yield from self.writer.write(run, i, plan, events, verifier)))
         if events is not None:
             events.close()
-        if len(answers) == 1:
-            yield from self._complement(run, result, answers, ranker)
+        if len(answers) == 1 and answers[0].mode != "not_covered":
+            yield from self._complement(run, result, answers, plans[0])
         covered = [p for p in answers if p.mode != "not_covered"]
         run.direct = "".join(run.parts)
         quotes = [s for p in covered for s in p.evidence]
@@ -269,14 +267,15 @@ class Pipeline:
                       else "extractive")
         yield run.finish(refused=False, mode=mode)
 
-    def _model_lines(self, run: _Run, given: list[Clause], questions: list[str]):
-        """The model's answer lines as phrase-by-phrase events (None without a model)."""
+    def _model_lines(self, run: _Run, questions: list[str]):
+        """The model's answer lines as phrase-by-phrase events (None without a model).
+
+        The user turn is only the question (and its parts): everything else is in the cached
+        system prompt, so the model reads ~20 new tokens before it writes."""
         if self.generator is None:
             return None
-        hints = "".join(f"【{c.id}】" for c in given[:3])
         messages = [Message("system", self.system_prompt),
                     Message("user", render("answer", question=run.rewritten or run.question,
-                                           hints=hints,
                                            parts=questions if len(questions) > 1 else [],
                                            style=run.style))]
         tokens = self.generator.stream(
@@ -284,157 +283,37 @@ class Pipeline:
             temperature=self.settings.llm_temperature, grammar=grammar(len(questions)))
         return line_events(_timed(tokens, run))
 
-    def _plan(self, question: str, ranker: SentenceRanker) -> _Plan:
-        """One part's content words, ranked candidate sentences, and those that hold its answer."""
-        named = places_in(question, self.places)
-        terms = [t for t in ranker.terms(question) if not _GENERIC_TERM_RE.fullmatch(t)
-                 and not any(t in c for c in self.context_terms)]
-        candidates = ranker.rank(question)
-        content = [t for t in terms if t not in named]
-        asked = list(dict.fromkeys(terms + named + re.findall(r"\d+", arabic_numbers(question))))
-        eligible = [s for s in candidates
-                    if self._evidence_verdict(question, (s,), content).answerable
-                    and self.judge.relevant(question, s.text, self.context_terms)
-                    and self.judge.covers(asked, self.clauses[s.clause_id].text)]
-        # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
-        # answered with 南充's sentence of the same clause.
-        naming = [s for s in eligible if any(p in s.text for p in named)]
-        eligible = naming or eligible
-        top = set(candidates[:4]) | set(naming[:2])
-        return _Plan(question, terms, candidates, [s for s in eligible if s in top], eligible)
-
-    def _missing(self, plan: _Plan) -> str:
-        """Why no evidence answers this part, in Chinese."""
-        verdict = self._evidence_verdict(plan.question, tuple(plan.candidates[:1]))
-        return verdict.reason or "文件没有写这方面的内容"
-
-    def _part(self, run: _Run, index: int, plan: _Plan, events, verifier: Verifier):
-        """Stream one part: the model's line phrase by phrase while each prefix checks out
-        against one evidence sentence, else that part's best evidence quoted, else what the
-        text does not give. Returns the PartAnswer."""
-        question, terms, holding = plan.question, plan.terms, plan.holding
-        sep = "" if index == 0 else "\n"
-        shown, evidence, line = "", None, ""
-        for n, text, done in self._events_for(events, index):
-            if len(text) >= MAX_ANSWER_CHARS:
-                break  # cut off by the length limit: keep what was verified up to a phrase end
-            line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
-            if not holding or NOT_COVERED in line:
-                continue
-            body = line.rstrip("，,、；;：:。！？!?")
-            if len(body) < 6 or not _adds_to(body, question):
-                continue
-            # 「写在第14条」: a reference to the evidence's own clause is checked, not its number.
-            refs = [m.group(0) for m in _CLAUSE_REF_RE.finditer(body)]
-            s = align(_CLAUSE_REF_RE.sub("", body), plan.eligible, verifier, question)
-            if s is not None and any(resolve_ref(r, self.clauses) != s.clause_id for r in refs):
-                s = None
-            if s is None or not (any(t in body or t in s.text for t in terms) or not terms):
-                if done or shown or len(body) > UNVERIFIED_CHARS:
-                    break  # stop at the last verified phrase (or give up on this line)
-                continue
-            evidence = s
-            new = body[len(shown):] if body.startswith(shown) else ""
-            if new:
-                yield from run.emit((sep if not shown else "") + new)
-                shown = body
-        if evidence is not None and shown:
-            label = self.clauses[evidence.clause_id].label
-            run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
-                                          evidence.id))
-            yield from run.emit(f"〔{label}〕。")
-            return PartAnswer(question, "generated", shown, (evidence,))
-        if not holding:
-            part = PartAnswer(question, "not_covered", "", (), self._missing(plan))
-        else:  # the model's own "文件未涉及" is not trusted over evidence that holds the answer
-            best = holding[0]
-            part = PartAnswer(question, "quoted", trim(best.text, terms) or best.text, (best,),
-                              "回答未通过核对" if line else "模型未作答")
-        yield from run.emit(self._part_text(part, run, first=index == 0))
-        return part
-
-    @staticmethod
-    def _events_for(events, index: int):
-        """The events of line `index` (earlier unread lines are skipped; None: no model)."""
-        if events is None:
-            return
-        for n, text, done in events:
-            if n < index:
-                continue
-            yield n, text, done
-            if done:
-                return
-
-    def _evidence_verdict(self, question: str, evidence: tuple[Sentence, ...],
-                          terms: list[str] | tuple[str, ...] = ()):
-        context = "".join(self.clauses[s.clause_id].text for s in evidence)
-        return self.judge.check_evidence(question, "".join(s.text for s in evidence), context,
-                                         terms)
-
-    def _part_text(self, part: PartAnswer, run: _Run, first: bool) -> str:
-        """What one part reads as, with its citations recorded."""
-        sep = "" if first else "\n"
-        if part.mode == "not_covered":
-            return f"{sep}{part.reason}。"
-        labels = "、".join(dict.fromkeys(self.clauses[s.clause_id].label for s in part.evidence))
-        run.citations += [Citation(s.clause_id, self.clauses[s.clause_id].label, s.text, True, s.id)
-                          for s in part.evidence]
-        if part.mode == "generated":
-            return f"{sep}{part.text.rstrip('。；;.')}〔{labels}〕。"
-        return f"{sep}{labels}写明：「{part.text}」"
-
     def _complement(self, run: _Run, result: SearchResult, answers: list[PartAnswer],
-                    ranker: SentenceRanker) -> Iterator[str]:
-        """A runner-up clause that answers another aspect of a one-part question, quoted."""
-        have = [self.clauses[s.clause_id] for p in answers for s in p.evidence]
-        terms = {t for t in ranker.terms(result.corrected_query or result.query)
-                 if t not in self.context_terms}
-        for clause in self._complements(result, have, terms):
-            best = [s for s in ranker.rank(result.query) if s.clause_id == clause.id][:1]
+                    plan: Plan) -> Iterator[str]:
+        """The best sentence of a runner-up clause (ranks 2–3) that answers another aspect of a
+        one-part question asking for several things, quoted."""
+        if not _SEVERAL_THINGS_RE.search(result.query):
+            return
+        have = {s.clause_id for p in answers for s in p.evidence}
+        shown = "".join(s.text for p in answers for s in p.evidence)
+        top = result.hits[0].score
+        # A distinctive term of the question (in few clauses) that the evidence shown lacks.
+        rare = [t for t in plan.terms if self._clause_count(t) <= RARE_TERM_CLAUSES
+                and t not in shown]
+        for h in result.hits[1:3]:
+            if h.clause.id in have or h.score < COMPLEMENT_MIN_SCORE * top:
+                continue
+            best = [s for s in plan.eligible if s.clause_id == h.clause.id
+                    and any(t in s.text for t in rare)][:1]
             if best:
                 part = PartAnswer(answers[0].question, "quoted",
-                                  trim(best[0].text, list(terms)) or best[0].text, tuple(best))
+                                  trim(best[0].text, plan.terms) or best[0].text, tuple(best))
                 answers.append(part)
-                yield from run.emit(self._part_text(part, run, first=False))
+                yield from run.emit(self.writer.text(part, run, first=False))
+                return
 
     def _sentence_label(self, s: Sentence) -> str:
         return f"{self.clauses[s.clause_id].label}第{s.n}句"
-
-    def _complements(self, result: SearchResult, have: list[Clause],
-                     terms: set[str]) -> list[Clause]:
-        """Runners-up (ranks 2–3) that answer another part of a several-part question.
-
-        The question must join parts (和、分别、以及…), and name one of its `terms`, a distinctive
-        one (found in at most RARE_TERM_CLAUSES clauses), that the runner-up contains and the
-        clauses already quoted do not.
-        """
-        if not result.hits or not _SEVERAL_PARTS_RE.search(result.query):
-            return []
-        top = result.hits[0].score
-        out = []
-        for h in result.hits[1:3]:
-            if h.clause in have or h.score < COMPLEMENT_MIN_SCORE * top:
-                continue
-            if any(t in h.clause.text and not any(t in c.text for c in have + out)
-                   and self._clause_count(t) <= RARE_TERM_CLAUSES for t in terms):
-                out.append(h.clause)
-        return out
 
     def _clause_count(self, term: str) -> int:
         if term not in self._term_counts:
             self._term_counts[term] = sum(term in c.text for c in self.retriever.index.clauses)
         return self._term_counts[term]
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What is known about one part of the question before the model writes."""
-
-    question: str
-    terms: list[str]
-    candidates: list[Sentence]
-    holding: list[Sentence]  # the best candidates that hold what the part asks (a date...)
-    eligible: list[Sentence]  # every candidate that does: what the model's line may rest on
 
 
 class _Run:
@@ -480,21 +359,6 @@ def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
         close = getattr(chunks, "close", None)
         if close:
             close()  # release the model lock at once when we stop early
-
-
-def _adds_to(line: str, question: str, min_new: int = 4) -> bool:
-    """The line says something the question did not (「招商引资机制写在」 does not)."""
-    grams = {line[i:i + 2] for i in range(len(line) - 1)}
-    return len({g for g in grams if g not in question}) >= min_new
-
-
-def _strip_title(sentence: str, clauses: list[Clause]) -> str:
-    """Drop a leading "<measure title>：" the model likes to echo."""
-    for c in clauses:
-        for sep in ("：", ":", "，", ","):
-            if sentence.startswith(c.title + sep) and len(sentence) > len(c.title) + 6:
-                return sentence[len(c.title) + 1:]
-    return sentence
 
 
 def _load_places() -> set[str]:

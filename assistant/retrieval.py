@@ -27,6 +27,12 @@ class Hit:
     score: float
     sources: tuple[str, ...]  # subset of ("lookup", "dense", "bm25")
 
+    def to_dict(self) -> dict:
+        """The JSON shape shared by `assistant search --json` and POST /v1/search."""
+        c = self.clause
+        return {"clause_id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
+                "score": round(self.score, 4), "text": c.text}
+
 
 @dataclass(frozen=True)
 class Lookup:

@@ -10,7 +10,7 @@ from statistics import mean, quantiles
 
 from .citations import _ARABIC_RE, _CN_NUM_RE, cn_number_value, resolve_ref, strip_marks
 from .corpus import normalize
-from .evaluation import GoldItem
+from .gold import GoldItem
 from .generation import Generator, Message
 from .retrieval import Retriever
 

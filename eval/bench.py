@@ -45,7 +45,7 @@ from assistant.cli import load_pipeline
 from assistant.config import Settings
 from assistant.corpus import Document, int_to_cn
 from assistant.embedding import Embedder
-from assistant.evaluation import load_gold
+from assistant.gold import load_gold
 from assistant.index import build_index, save_index
 from assistant.scoring import subsample
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from assistant.cli import load_pipeline
 from assistant.config import Settings
-from assistant.evaluation import GoldItem, load_gold
+from assistant.gold import GoldItem, load_gold
 from assistant.scoring import NaiveBaseline, subsample
 
 

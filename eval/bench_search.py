@@ -18,7 +18,7 @@ from _benchlib import machine
 from tqdm import tqdm
 
 from assistant.config import Settings
-from assistant.evaluation import load_gold
+from assistant.gold import load_gold
 from assistant.retrieval import Retriever, load_retriever
 
 BASELINE = "dense-only (baseline)"

@@ -12,9 +12,8 @@ from conftest import SOURCE, ScriptedGenerator, fake_parts
 from fastapi.testclient import TestClient
 
 from assistant.api import create_app
-from assistant.cli import hit_json
 from assistant.cli import main as cli_main
-from assistant.evaluation import FIELDS, load_gold
+from assistant.gold import FIELDS, load_gold
 from assistant.pipeline import Pipeline
 from assistant.service import Service
 
@@ -151,7 +150,7 @@ def test_errors_are_openai_shaped(client, name, method, path, body, status, para
 def test_search_matches_cli_json(client, parts):
     retriever = parts[2]
     body = client.post("/v1/search", json={"query": "升钟水库灌区二期", "k": 3}).json()
-    expected = [hit_json(h) for h in retriever.search("升钟水库灌区二期", k=3).hits]
+    expected = [h.to_dict() for h in retriever.search("升钟水库灌区二期", k=3).hits]
     assert body["query"] == "升钟水库灌区二期" and body["hits"] == expected
     assert body["hits"][0]["clause_id"] == "3" and "total" in body["timings_ms"]
 

@@ -54,7 +54,8 @@ def test_eval_retrieval_only_writes_report(tmp_path):
         assert (out_dir / name).stat().st_size > 0
     outputs = [json.loads(x) for x in (out_dir / "outputs.jsonl").read_text("utf-8").splitlines()]
     assert [o["id"] for o in outputs] == ["a", "b", "c"]
-    assert set(outputs[0]) == {"id", "answer", "refused", "citations", "retrieved"}
+    assert set(outputs[0]) == {"id", "answer", "direct_answer", "mode", "refused", "citations",
+                               "retrieved"}
     assert outputs[0]["retrieved"][0] == "12" and outputs[0]["answer"] == ""
     metrics = json.loads((out_dir / "metrics.json").read_text("utf-8"))
     assert metrics["ablation"]["fused+lookup"]["overall"]["hit@1"] == 1.0

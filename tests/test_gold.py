@@ -10,7 +10,7 @@ from conftest import ROOT, SOURCE
 
 from assistant.corpus import load_document, normalize
 from assistant.errors import GoldFormatError
-from assistant.evaluation import TYPES, load_gold
+from assistant.gold import TYPES, load_gold
 
 DOC = load_document(SOURCE)
 ITEMS = load_gold(ROOT / "eval" / "gold.jsonl")

@@ -12,8 +12,9 @@ import pytest
 from conftest import ROOT
 
 from assistant.config import Settings
+from assistant.index import open_index
 from assistant.pipeline import Pipeline
-from assistant.retrieval import load_retriever
+from assistant.retrieval import Retriever
 from assistant.safety import screen
 
 pytestmark = pytest.mark.real
@@ -107,9 +108,6 @@ def test_screening_lets_near_misses_through(question):
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, real_embedder):
-    from assistant.retrieval import Retriever
-    from assistant.index import open_index
-
     settings = Settings(source_dir=ROOT / "index" / "source",
                         index_dir=tmp_path_factory.mktemp("idx") / "index")
     return Pipeline(settings, Retriever(open_index(settings, real_embedder), real_embedder,
@@ -130,3 +128,9 @@ def test_near_misses_are_answered(pipeline, question):
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
     assert pipeline.ask(question).refused
+
+
+def test_every_quantity_kind_is_a_kind_the_judge_asks_about():
+    from assistant.answerability import ASKS, QUANTITIES
+
+    assert set(QUANTITIES) <= {name for name, _, _ in ASKS}

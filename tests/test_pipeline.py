@@ -206,3 +206,39 @@ def test_verifier_cases(verifier, sentence, ok, cited):
         c = checked.citations[0]
         assert c.clause_id == cited and c.verified
         assert normalize(c.quote) in normalize(verifier.given[cited].text)
+
+
+# ---------------------------------------------------------------- several parts
+
+
+def test_each_part_is_verified_against_its_own_evidence(retriever, settings):
+    """Two parts: the first line checks out and stays; the second is invented and is replaced
+    by that part's own evidence, quoted. The first part is not thrown away."""
+    p, gen = make(retriever, settings,
+                  "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。\n"
+                  "回答：升钟水库灌区三期将于明年通水。")
+    a = p.ask("到2022年川东北地区生产总值要达到多少？升钟水库灌区要建几期？")
+    lines = a.direct_answer.split("\n")
+    assert len(lines) == 2 and a.mode == "generated"
+    assert "9000亿元" in lines[0] and "〔一、总体要求 第2段〕" in lines[0]
+    assert "三期" not in a.text and "通水" not in a.text
+    assert "写明：「" in lines[1] and "升钟水库灌区二期" in lines[1]
+    assert gen.calls and "分2行回答" in gen.calls[0][-1].content
+    assert_all_verified(a, retriever)
+
+
+def test_a_part_the_text_does_not_cover_is_said_plainly(retriever, settings):
+    p, _ = make(retriever, settings, "回答：2025年通水。\n回答：加快建设升钟水库灌区二期。")
+    a = p.ask("升钟水库灌区二期什么时候通水？要建哪些水利工程？")
+    assert a.mode == "partial" and not a.refused
+    first, second = a.direct_answer.split("\n")[:2]
+    assert first.startswith("文件没有给出具体时间") and "2025" not in a.text
+    assert "升钟水库灌区二期" in second
+    assert_all_verified(a, retriever)
+
+
+def test_a_question_no_evidence_answers_is_refused_before_the_model(retriever, settings):
+    p, gen = make(retriever, settings, "回答：每户补助5万元。")
+    a = p.ask("升钟水库灌区二期什么时候通水？")
+    assert a.refused and a.mode == "refused" and not gen.calls
+    assert a.text.startswith("文件未涉及：文件没有给出具体时间")

@@ -58,3 +58,22 @@ def test_followup_with_real_model(pipeline):
     second = pipeline.ask("那达州呢", history=[Turn("南充的城市定位是什么", first)])
     assert second.rewritten_question and "6" in second.cited_ids
     _verified(second, pipeline)
+
+
+def test_several_parts_each_answered_from_their_own_sentences(pipeline):
+    a = pipeline.ask("南充和达州各自的城市定位是什么？")
+    lines = a.direct_answer.split("\n")
+    assert not a.refused and len(lines) == 2 and "6" in a.cited_ids
+    assert "南充" in lines[0] and "达州" in lines[1]
+    assert {c.sentence_id for c in a.citations} >= {"6.2", "6.3"}
+    _verified(a, pipeline)
+
+
+def test_followup_names_a_new_city(pipeline):
+    """「那广元呢」 after a question on 南充/达州 positioning is about 广元's positioning (第（六）条)."""
+    q = "南充和达州各自的城市定位是什么？两市怎么协同？"
+    first = pipeline.ask(q)
+    second = pipeline.ask("那广元呢？", history=[Turn(q, first)])
+    assert second.rewritten_question.startswith("广元的城市定位")
+    assert second.cited_ids[0] == "6" and "广元" in second.direct_answer
+    _verified(second, pipeline)

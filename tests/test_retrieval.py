@@ -132,7 +132,8 @@ def test_real_retrieval_top1(real_retriever, question, clause_id):
 
 @pytest.mark.real
 def test_real_gold_set_meets_targets(real_retriever):
-    from assistant.evaluation import evaluate_retrieval, load_gold
+    from assistant.evaluation import evaluate_retrieval
+    from assistant.gold import load_gold
 
     metrics, _ = evaluate_retrieval(load_gold(ROOT / "eval" / "gold.jsonl"), real_retriever)
     ab = metrics["ablation"]

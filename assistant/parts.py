@@ -146,10 +146,13 @@ class PartWriter:
         if part.mode == "not_covered":
             return f"{sep}{part.reason}。"
         labels = "、".join(dict.fromkeys(self.clauses[s.clause_id].label for s in part.evidence))
+        quoted = {c.sentence_id for c in run.citations}
         run.citations += [Citation(s.clause_id, self.clauses[s.clause_id].label, s.text, True, s.id)
                           for s in part.evidence]
         if part.mode == "generated":
             return f"{sep}{part.text.rstrip('。；;.')}〔{labels}〕。"
+        if all(s.id in quoted for s in part.evidence):  # the same sentence answers this part too
+            return f"{sep}同上（{labels}）。"
         return f"{sep}{labels}写明：「{part.text}」"
 
 

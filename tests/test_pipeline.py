@@ -242,3 +242,12 @@ def test_a_question_no_evidence_answers_is_refused_before_the_model(retriever, s
     a = p.ask("升钟水库灌区二期什么时候通水？")
     assert a.refused and a.mode == "refused" and not gen.calls
     assert a.text.startswith("文件未涉及：文件没有给出具体时间")
+
+
+def test_a_sentence_already_quoted_for_one_part_is_not_quoted_again(retriever, settings):
+    p, _ = make(retriever, settings, "")  # no usable lines: every part falls back to a quote
+    a = p.ask("升钟水库灌区二期有什么安排？升钟水库灌区二期怎么建？")
+    lines = a.direct_answer.split("\n")
+    if len({c.sentence_id for c in a.citations}) == 1 and len(lines) == 2:
+        assert "写明：「" in lines[0] and lines[1].startswith("同上")
+    assert a.direct_answer.count("「") <= len({c.sentence_id for c in a.citations})

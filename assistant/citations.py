@@ -1,9 +1,9 @@
-"""Parse the citations a model wrote and verify every sentence against the clause text.
+"""Citations, and the check of model text against evidence text.
 
 The small local model does not follow citation formats reliably and invents facts when the context
-lacks them, so nothing it writes is trusted: a sentence survives only if its numbers, place names
-and quotes appear in a clause it cites (after re-citing it to the clause that does contain them),
-and most of its wording is found there.
+lacks them, so nothing it writes is trusted: `Verifier.check_text` passes a line only if its
+numbers, place names and quotes occur in the evidence, most of its wording is found there and no
+content word is its own. Citation marks the model writes anyway are stripped (`strip_marks`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from .corpus import CN_NUM, Clause, cn_to_int, normalize
 
-SENTENCE_END = "。！？；!?;\n"
 _MARK_RE = re.compile(
     r"【([^】]{1,16})】|\[([^\]]{1,16})\]|〔([^〕]{1,16})〕"
     r"|[（(]\s*(?:见|据|出自|依据)?\s*(第\s*[（(]?[^）)]{1,6}[）)]?\s*条)\s*[）)]"
@@ -27,7 +26,6 @@ _ARABIC_RE = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUM_RE = re.compile(r"[零一二三四五六七八九十百千万亿两]{2,}")
 _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 MIN_SUPPORT = 0.6  # share of a sentence's character bigrams that must occur in its clause
-MAX_SENTENCE_CHARS = 160  # longer "sentences" are the small model rambling or copying a list
 MAX_UNSUPPORTED_TERMS = 1  # content words of a sentence that may be absent from its clause
 # Words an answer uses to frame what the text says; they assert nothing of their own.
 CONNECTIVES = frozenset({"通过", "推动", "推进", "包括", "主要", "进行", "需要", "可以", "提出", "要求",
@@ -48,36 +46,6 @@ class Citation:
     def to_dict(self) -> dict:
         return {"clause_id": self.clause_id, "sentence_id": self.sentence_id or None,
                 "label": self.label, "quote": self.quote, "verified": self.verified}
-
-
-@dataclass(frozen=True)
-class CheckedSentence:
-    """One sentence of a model answer after verification."""
-
-    text: str  # the sentence without the model's own citation marks
-    citations: tuple[Citation, ...]
-    ok: bool
-    repaired: bool = False  # re-cited to a clause other than the one the model named
-    reason: str = ""
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences, each keeping its end punctuation and any citation marks that follow it."""
-    out, buf, i = [], "", 0
-    while i < len(text):
-        buf += text[i]
-        if text[i] in SENTENCE_END:
-            m = re.match(r"(\s*(?:【[^】]*】|\[[^\]]*\]|〔[^〕]*〕))+", text[i + 1:])
-            if m:
-                buf += m.group(0)
-                i += len(m.group(0))
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-        i += 1
-    if buf.strip():
-        out.append(buf.strip())
-    return out
 
 
 def resolve_ref(ref: str, known: dict[str, Clause]) -> str | None:
@@ -155,43 +123,6 @@ def cn_number_value(run: str) -> int | None:
         return None
 
 
-def quote_span(sentence: str, clause_text: str, min_len: int = 4) -> str:
-    """The longest run of the sentence that occurs verbatim in the clause ('' if < min_len)."""
-    s, best = normalize(sentence), ""
-    target = normalize(clause_text)
-    for i in range(len(s)):
-        j = i + len(best) + 1
-        while j <= len(s) and s[i:j] in target:
-            best = s[i:j]
-            j += 1
-    if len(best) < min_len:
-        return ""
-    return exact_span(best, clause_text) or ""
-
-
-def exact_span(normalized_quote: str, clause_text: str) -> str | None:
-    """Map a normalised quote back to the exact characters of the clause it came from."""
-    norm_chars, index = [], []
-    for pos, ch in enumerate(clause_text):
-        for c in normalize(ch):
-            norm_chars.append(c)
-            index.append(pos)
-    hay = "".join(norm_chars)
-    at = hay.find(normalized_quote)
-    if at < 0 or not normalized_quote:
-        return None
-    start, end = index[at], index[at + len(normalized_quote) - 1] + 1
-    return clause_text[start:end]
-
-
-def _windows(text: str) -> list[str]:
-    """Runs of two adjacent sentences of a clause (the whole clause if it has one or two)."""
-    parts = [p for p in re.findall(r"[^。；!?！？]+[。；!?！？]?", text) if p.strip()]
-    if len(parts) <= 2:
-        return [text]
-    return ["".join(parts[i:i + 2]) for i in range(len(parts) - 1)]
-
-
 def _repetitive(sentence: str) -> bool:
     """The small model sometimes loops ("南充、达州、广安、南充、达州…")."""
     grams = [sentence[i:i + 4] for i in range(len(sentence) - 3)]
@@ -212,16 +143,6 @@ class Verifier:
         self.terms = terms  # content-word tokenizer; with it, unsupported words are counted
         self.place_names = place_names  # known place names (from the documents and a gazetteer)
         self.context_terms = context_terms  # terms every answer may use (document title words)
-
-    def check_against(self, sentence: str, clause: Clause) -> str:
-        """'' if the sentence is supported by this clause, else the reason it is not.
-
-        Support is judged against the best window of two adjacent sentences of the clause, not
-        the clause as a whole: a long measure names many cities and projects, and a sentence
-        that pairs a city from one sentence with a project from another is wrong.
-        """
-        reasons = [self.check_text(sentence, w) for w in _windows(clause.text)]
-        return "" if "" in reasons else reasons[0]
 
     def check_text(self, sentence: str, text: str, asked: str = "", scope: str = "") -> str:
         """'' if the sentence is supported by this text (numbers, places, quotes, wording).
@@ -269,30 +190,3 @@ class Verifier:
                 found.append(name)
                 s = s.replace(name, "\0")
         return found
-
-    def check(self, raw_sentence: str) -> CheckedSentence:
-        """Verify a sentence against its cited clauses; re-cite it or reject it if they fail."""
-        sentence, refs = strip_marks(raw_sentence)
-        if not _HAN_RE.search(sentence) and not re.search(r"[A-Za-z0-9]", sentence):
-            return CheckedSentence(sentence, (), False, reason="空句")
-        if len(sentence) > MAX_SENTENCE_CHARS or _repetitive(sentence):
-            return CheckedSentence(sentence, (), False, reason="句子过长或重复")
-        cited = [cid for cid in (resolve_ref(r, self.given) for r in refs) if cid]
-        reason = "未标注出处" if not cited else ""
-        for cid in dict.fromkeys(cited):
-            why = self.check_against(sentence, self.given[cid])
-            if not why:
-                return CheckedSentence(sentence, (self._citation(sentence, cid),), True)
-            reason = why
-        # Repair: the clause that best supports the sentence among those given, if any passes.
-        ranked = sorted(self.given.values(), key=lambda c: support(sentence, c.text), reverse=True)
-        for clause in ranked[:3]:
-            if clause.id not in cited and not self.check_against(sentence, clause):
-                return CheckedSentence(sentence, (self._citation(sentence, clause.id),), True,
-                                       repaired=True)
-        return CheckedSentence(sentence, (), False, reason=reason)
-
-    def _citation(self, sentence: str, cid: str) -> Citation:
-        clause = self.given[cid]
-        quote = quote_span(sentence, clause.text)
-        return Citation(cid, clause.label, quote, verified=bool(quote) and quote in clause.text)

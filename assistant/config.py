@@ -39,8 +39,6 @@ class Settings(BaseSettings):
     bm25_weight: float = 1.0
     top_k: int = 5
     max_question_chars: int = 2000
-    # A runner-up clause is quoted too when its fused score (top = 1.0) is at least this.
-    second_clause_score: float = 0.9
 
     # LLM backend: "llama-cpp" (bundled Qwen2.5-Coder-1.5B GGUF), "transformers" (llm_model =
     # a local causal-LM path) or "openai" (any OpenAI-compatible server at llm_base_url).

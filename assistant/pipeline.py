@@ -241,8 +241,8 @@ class Pipeline:
             questions = split_question(run.rewritten or run.question)
         else:
             questions = [result.corrected_query or result.query]
-        plans = [self.writer.plan(self.retriever.glossary.expand(self.retriever.speller.correct(q)),
-                                  ranker, self.retriever.speller.correct(q)) for q in questions]
+        owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
+        plans = [self.writer.plan(self.retriever.glossary.expand(own), ranker, own) for own in owns]
         if not any(plan.holding for plan in plans):  # no evidence holds what is asked: no model
             reason = "；".join(dict.fromkeys(self.writer.missing(plan) for plan in plans))
             yield from run.emit(self._refusal("not_covered", reason))
@@ -250,10 +250,12 @@ class Pipeline:
             return
         events = self._model_lines(run, questions)
         answers: list[PartAnswer] = []
-        for i, plan in enumerate(plans):
-            answers.append((yield from self.writer.write(run, i, plan, events, verifier)))
-        if events is not None:
-            events.close()
+        try:
+            for i, plan in enumerate(plans):
+                answers.append((yield from self.writer.write(run, i, plan, events, verifier)))
+        finally:
+            if events is not None:
+                events.close()  # stops the model now, also when the reader hangs up mid-answer
         if len(answers) == 1 and answers[0].mode != "not_covered":
             yield from self._complement(run, result, answers, plans[0])
         covered = [p for p in answers if p.mode != "not_covered"]

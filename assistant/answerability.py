@@ -22,6 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .citations import places_in
 from .corpus import arabic_numbers, normalize
 from .retrieval import SearchResult
 
@@ -165,8 +166,7 @@ class AnswerabilityJudge:
             if not any(normalize(zone[-n:] + "经济区") in around for n in (2, 3, 4)
                        if len(zone) >= n):
                 return Answerability(False, f"文件没有写{zone[-2:]}经济区的这方面内容", zone)
-        named = [p for p in self._places if p in q]
-        named = [p for p in named if not any(p != o and p in o for o in named)]
+        named = places_in(q, self._places)
         absent = [p for p in named if normalize(p) not in around]
         if absent:
             where = "、".join(sorted(absent, key=q.index))

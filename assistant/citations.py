@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from .corpus import CN_NUM, Clause, cn_to_int, normalize
+from .corpus import CN_NUM, Clause, cn_number_value, cn_to_int, normalize
 
 _MARK_RE = re.compile(
     r"【([^】]{1,16})】|\[([^\]]{1,16})\]|〔([^〕]{1,16})〕"
@@ -101,26 +101,14 @@ def _numbers_ok(sentence: str, clause_text: str) -> str:
     return ""
 
 
-def cn_number_value(run: str) -> int | None:
-    """Value of a Chinese numeral with 千/万/亿 (九千 → 9000, 一万二千 → 12000), else None."""
-    try:
-        total, section, current = 0, 0, 0
-        for ch in run:
-            if ch in "亿万":
-                unit = 100_000_000 if ch == "亿" else 10_000
-                total += (section + current) * unit
-                section = current = 0
-            elif ch == "千":
-                section += (current or 1) * 1000
-                current = 0
-            elif ch in "百十":
-                section += (current or 1) * (100 if ch == "百" else 10)
-                current = 0
-            else:
-                current = cn_to_int(ch) if ch != "两" else 2
-        return total + section + current
-    except ValueError:
-        return None
+def places_in(text: str, places: Collection[str]) -> list[str]:
+    """Known place names in text, longest match first, without overlaps, in text order."""
+    found, s = [], text
+    for name in sorted(places, key=len, reverse=True):
+        if name in s:
+            found.append(name)
+            s = s.replace(name, "\0" * len(name))
+    return sorted(found, key=text.index)
 
 
 def _repetitive(sentence: str) -> bool:
@@ -183,10 +171,5 @@ class Verifier:
         return ""
 
     def places_in(self, sentence: str) -> list[str]:
-        """Known place names mentioned in the sentence, longest first, without overlaps."""
-        found, s = [], sentence
-        for name in sorted(self.place_names, key=len, reverse=True):
-            if name in s:
-                found.append(name)
-                s = s.replace(name, "\0")
-        return found
+        """Known place names mentioned in the sentence, without overlaps."""
+        return places_in(sentence, self.place_names)

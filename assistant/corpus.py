@@ -74,21 +74,31 @@ def int_to_cn(n: int) -> str:
 _CN_AMOUNT_RE = re.compile(r"[一二两三四五六七八九十百千]+(?=[万亿])")
 
 
+def cn_number_value(run: str) -> int | None:
+    """Value of a Chinese numeral with 千/万/亿 (九千 → 9000, 一万二千 → 12000), else None."""
+    try:
+        total, section, current = 0, 0, 0
+        for ch in run:
+            if ch in "亿万":
+                unit = 100_000_000 if ch == "亿" else 10_000
+                total += (section + current) * unit
+                section = current = 0
+            elif ch == "千":
+                section += (current or 1) * 1000
+                current = 0
+            elif ch in "百十":
+                section += (current or 1) * (100 if ch == "百" else 10)
+                current = 0
+            else:
+                current = cn_to_int(ch) if ch != "两" else 2
+        return total + section + current
+    except ValueError:
+        return None
+
+
 def arabic_numbers(text: str) -> str:
     """Chinese numerals before 万/亿 written in digits (九千亿 → 9000亿), as policy texts write them."""
-    digits = dict(CN_DIGITS, 两=2)
-
-    def value(m: re.Match) -> str:
-        total, current = 0, 0
-        for ch in m.group(0):
-            if ch in digits:
-                current = digits[ch]
-            else:
-                total += (current or 1) * {"十": 10, "百": 100, "千": 1000}[ch]
-                current = 0
-        return str(total + current)
-
-    return _CN_AMOUNT_RE.sub(value, text)
+    return _CN_AMOUNT_RE.sub(lambda m: str(cn_number_value(m.group(0))), text)
 
 
 def normalize(text: str) -> str:

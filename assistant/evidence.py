@@ -175,10 +175,6 @@ class SentenceRanker:
 
         return [s for s, _ in sorted(self.sentences, key=weight, reverse=True)]
 
-    @property
-    def candidates(self) -> list[Sentence]:
-        return [s for s, _ in self.sentences]
-
 
 def align(line: str, candidates: Sequence[Sentence], verifier: Verifier, asked: str = "",
           tries: int = 4) -> Sentence | None:

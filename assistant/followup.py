@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from .citations import places_in
 from .evidence import split_question
 from .templates import render
 
@@ -31,16 +32,6 @@ class Rewrite:
     question: str
     standalone: bool
     entities: tuple[str, ...] = ()  # the entities the follow-up introduced
-
-
-def places_in(text: str, places: Collection[str]) -> list[str]:
-    """Known place names in text, longest match first, without overlaps, in text order."""
-    found, s = [], text
-    for name in sorted(places, key=len, reverse=True):
-        if name in s:
-            found.append(name)
-            s = s.replace(name, "\0" * len(name))
-    return sorted(found, key=text.index)
 
 
 def substitute(previous: str, entities: list[str], places: Collection[str]) -> str | None:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .answerability import AnswerabilityJudge
-from .citations import CONNECTIVES, Citation, Verifier, resolve_ref, strip_marks
+from .citations import CONNECTIVES, Citation, Verifier, places_in, resolve_ref, strip_marks
 from .corpus import Clause, Sentence, arabic_numbers
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
-from .followup import places_in
 
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
 # Words that carry no topic: question words, totals, counts like 三条 or 几个.

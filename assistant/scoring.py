@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from statistics import mean, quantiles
 
-from .citations import _ARABIC_RE, _CN_NUM_RE, cn_number_value, resolve_ref, strip_marks
-from .corpus import normalize
+from .citations import _ARABIC_RE, _CN_NUM_RE, resolve_ref, strip_marks
+from .corpus import cn_number_value, normalize
 from .gold import GoldItem
 from .generation import Generator, Message
 from .retrieval import Retriever

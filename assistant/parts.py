@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .answerability import AnswerabilityJudge
-from .citations import CONNECTIVES, Citation, Verifier, places_in, resolve_ref, strip_marks
+from .citations import ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in, resolve_ref, strip_marks
 from .corpus import Clause, Sentence, arabic_numbers
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
 # Words that carry no topic: question words, totals, counts like 三条 or 几个.
-_GENERIC_TERM_RE = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"
-                              r"主要|哪些|哪个|哪几|什么|怎么|如何|多少|有没有|是否|可以|能否|"
-                              r"达到|要建|建设|要有|需要|打算|计划|实现|争取|安排")
+_GENERIC_TERM_RE = ASKING_WORDS
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 

@@ -36,6 +36,7 @@ Mode = Literal["generated", "partial", "extractive", "lookup", "refused"]
 # A question joining several things (「A和B」「分别」「以及」「从…到…」).
 _SEVERAL_THINGS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
+EVIDENCE_PER_PART = 2  # evidence sentences shown to the model for a one-part question
 RARE_TERM_CLAUSES = 6  # a term in more clauses than this says nothing about which one answers
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
@@ -248,7 +249,7 @@ class Pipeline:
             yield from run.emit(self._refusal("not_covered", reason))
             yield run.finish(refused=True, mode="refused")
             return
-        events = self._model_lines(run, questions)
+        events = self._model_lines(run, questions, plans)
         answers: list[PartAnswer] = []
         try:
             for i, plan in enumerate(plans):
@@ -269,17 +270,22 @@ class Pipeline:
                       else "extractive")
         yield run.finish(refused=False, mode=mode)
 
-    def _model_lines(self, run: _Run, questions: list[str]):
+    def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan]):
         """The model's answer lines as phrase-by-phrase events (None without a model).
 
-        The user turn is only the question (and its parts): everything else is in the cached
-        system prompt, so the model reads ~20 new tokens before it writes."""
+        The document is in the cached system prompt; the user turn adds each part's best
+        evidence sentences (trimmed to the phrases that hold its terms) before the question, so
+        the model answers from the sentences its line is then checked against: measured on the
+        gold set, without them most lines restated the question or invented what was asked."""
         if self.generator is None:
             return None
+        per_part = EVIDENCE_PER_PART if len(plans) == 1 else 1
+        parts = [{"question": q, "evidence": [trim(s.text, plan.terms) or s.text
+                                              for s in plan.holding[:per_part]]}
+                 for q, plan in zip(questions, plans, strict=True)]
         messages = [Message("system", self.system_prompt),
                     Message("user", render("answer", question=run.rewritten or run.question,
-                                           parts=questions if len(questions) > 1 else [],
-                                           style=run.style))]
+                                           parts=parts, style=run.style))]
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.llm_max_tokens * len(questions),
             temperature=self.settings.llm_temperature, grammar=grammar(len(questions)))

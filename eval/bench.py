@@ -181,7 +181,7 @@ def bench_cold_start(args) -> dict:
 
 def bench_cold_kv(settings: Settings) -> dict:
     """One start with an empty KV-state dir (the model file already assembled): the first run."""
-    from assistant.generation import MODEL_FILENAME
+    from assistant.bundled_model import MODEL_FILENAME
 
     model = settings.llm_model or str(settings.cache_dir / MODEL_FILENAME)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:

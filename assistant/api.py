@@ -20,8 +20,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.sse import EventSourceResponse, format_sse_event
 from fastapi.routing import APIRoute
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from .api_errors import ApiError, BodyLimit, error_response, install_error_handlers
 from .api_schemas import (

@@ -134,18 +134,14 @@ class Pipeline:
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
                       generator: Generator | None = None, *, retriever: Retriever | None = None,
                       progress: bool = False) -> Pipeline:
-        """The pipeline the settings describe; parts passed in are used instead of built.
-
-        Models load lazily (the generator on first use); call warm_up() to read the document
-        into the LLM's cache now.
-        """
+        """The pipeline the settings describe (parts given are used as they are); models load
+        lazily, warm_up() reads the document into the LLM's cache now."""
         from .generation import make_generator
         from .retrieval import load_retriever
 
         if retriever is None:
             retriever = load_retriever(settings, embedder=embedder, progress=progress)
-        return cls(settings, retriever, generator if generator is not None
-                   else make_generator(settings))
+        return cls(settings, retriever, generator or make_generator(settings))
 
     # -- public API ----------------------------------------------------------
 
@@ -174,10 +170,8 @@ class Pipeline:
 
     def stream(self, question: object, history: Sequence[Turn] = (), style: Style = "public",
                cancel: threading.Event | None = None) -> Iterator[str | Answer]:
-        """Yield verified text pieces as they are ready, then the final Answer.
-
-        Setting `cancel` stops the model at its next token, or before its turn on the LLM.
-        """
+        """Yield verified text pieces as they are ready, then the final Answer; setting `cancel`
+        stops the model at its next token, or before its turn on the LLM."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings.max_question_chars)
         style = style if style in ("public", "official") else "public"

@@ -208,11 +208,7 @@ class Service:
             log.warning("answer queue full (%d); refusing a request", self.answer_slots.capacity)
             raise BusyError(retry_after=min(60, 3 * self.answer_slots.capacity))
         cancel = cancel if cancel is not None else threading.Event()
-        try:
-            events = self._remembering(pipeline.stream(question, history, style, cancel))
-        except BaseException:
-            self.answer_slots.give_back()
-            raise
+        events = self._remembering(pipeline.stream(question, history, style, cancel))  # lazy
         return AnswerStream(events, cancel=cancel, turns=pipeline.turns,
                             on_close=self.answer_slots.give_back)
 

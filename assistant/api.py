@@ -12,17 +12,16 @@ import asyncio
 import base64
 import json
 import logging
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from .api_errors import ApiError, BodyLimit, error_response, install_error_handlers
 from .api_schemas import (
@@ -33,60 +32,16 @@ from .api_schemas import (
     SearchRequest,
     error_responses,
 )
-from .errors import AssistantError, BusyError, public_message
+from .errors import AssistantError, public_message
 from .pipeline import Answer, Turn, validate_question
 from .service import Service
+from .streaming import AnswerStream, Queued, aiterate
 
 log = logging.getLogger(__name__)
 
 
 async def _in_thread(pool: ThreadPoolExecutor, fn: Callable, *args):
     return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-
-
-async def _iterate_in_thread(pool: ThreadPoolExecutor, iterator: Iterator,
-                             stop: threading.Event) -> AsyncIterator:
-    """Run a blocking iterator in a worker thread and yield its items as they come.
-
-    When the consumer stops early or `stop` is set (the client went away), the worker closes
-    the iterator after its current item, which ends generation and releases the model lock.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-
-    def put(kind: str, value: object) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-        except RuntimeError:  # the event loop is gone (server shutting down)
-            stop.set()
-
-    def work() -> None:
-        try:
-            while not stop.is_set():  # a client gone before its turn never starts the pipeline
-                try:
-                    item = next(iterator)
-                except StopIteration:
-                    break
-                put("item", item)
-        except BaseException as exc:  # noqa: BLE001 -- re-raised in the consumer
-            put("error", exc)
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            put("done", None)
-
-    loop.run_in_executor(pool, work)
-    try:
-        while True:
-            kind, value = await queue.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
 
 
 def _chat_history(service: Service, req: ChatRequest) -> tuple[str, list[Turn]]:
@@ -145,6 +100,7 @@ def create_app(service: Service, ui: bool = True) -> FastAPI:
                               "document, plus search, the document outline and feedback. The chat "
                               "page is served at `/`.")
     install_error_handlers(app)
+    # Not FastAPI(max_body_size=): 0.165 answers a declared oversize body with plain-text 413.
     app.add_middleware(BodyLimit, max_bytes=service.settings.api_max_body_bytes)
     if service.settings.api_cors_origins:  # off by default: browsers on other sites get no access
         from fastapi.middleware.cors import CORSMiddleware
@@ -173,32 +129,25 @@ class _Pools:
     embed: ThreadPoolExecutor
     answer: ThreadPoolExecutor  # one thread per answer slot (Settings.answer_queue_size)
     work: ThreadPoolExecutor  # feedback writes, start-up
-    embed_pending: int = 0  # embedding requests admitted and not yet answered
 
 
 def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict:
         """Index document sha256, embedder id, LLM backend id and whether answering is ready."""
-        return {**service.status(), "embeddings": {"pending": pools.embed_pending,
-                                                   "capacity": service.settings.api_embed_queue}}
+        return service.status()
 
     @app.post("/v1/search", tags=["document"], responses=error_responses(400, 413, 422, 503))
     async def search(req: SearchRequest) -> dict:
         """Top-k clauses, the same JSON as `assistant search --json`."""
         query = validate_question(req.query, service.settings.max_question_chars)
         result = await _in_thread(pools.embed, service.search, query, req.k)
-        return {"query": result.query, "hits": [h.to_dict() for h in result.hits],
-                "timings_ms": result.timings_ms}
+        return result.to_dict()
 
     @app.get("/v1/clauses", tags=["document"], responses=error_responses(503))
     async def clauses() -> dict:
         """The document outline: title, source, date, chapters with their clauses."""
-        o = service.outline()
-        return {"title": o.title, "source": o.source, "date": o.date, "document_sha256": o.sha256,
-                "chapters": [{"heading": h, "clauses": [
-                    {"id": c.id, "label": c.label, "title": c.title} for c in cs]}
-                    for h, cs in o.chapters]}
+        return service.outline().to_dict()
 
     @app.get("/v1/clauses/{clause_id}", tags=["document"], responses=error_responses(404, 503))
     async def clause(clause_id: str) -> dict:
@@ -208,8 +157,7 @@ def _document_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         except KeyError:
             raise ApiError(404, f"没有编号为 {clause_id[:40]!r} 的条款；可用编号见 GET /v1/clauses。",
                            "clause_id", "clause_not_found") from None
-        return {"id": c.id, "label": c.label, "chapter": c.chapter, "title": c.title,
-                "text": c.text, "start": c.start, "end": c.end}
+        return c.to_dict()
 
     @app.post("/v1/feedback", tags=["feedback"], status_code=201,
               responses=error_responses(400, 413, 422, 500, 503))
@@ -235,14 +183,9 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
         """OpenAI-compatible embeddings; `input_type` (query | passage) selects the e5 mode."""
         texts = [req.input] if isinstance(req.input, str) else req.input
         _check_embedding_request(service, req, texts)
-        if pools.embed_pending >= service.settings.api_embed_queue:  # shed load, stay responsive
-            raise BusyError("向量服务繁忙，请稍后再试。", retry_after=1)
-        pools.embed_pending += 1  # only touched on the event loop: no lock needed
-        try:
+        with service.embedding_slot():  # shed load (503) rather than queue behind a flood
             vectors, tokens = await _in_thread(pools.embed, _embed_with_usage, service, texts,
                                                req.input_type)
-        finally:
-            pools.embed_pending -= 1
         data = [{"object": "embedding", "index": i,
                  "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
                  if req.encoding_format == "base64" else v.tolist()} for i, v in enumerate(vectors)]
@@ -263,16 +206,14 @@ def _openai_routes(app: FastAPI, service: Service, pools: _Pools) -> None:
             raise ApiError(404, f"模型 {req.model!r} 不存在；可用：{', '.join(service.chat_models())}",
                            "model", "model_not_found")
         question, history = _chat_history(service, req)
-        stop = threading.Event()
         # Admission happens here, so "loading" and "queue full" are 503s before streaming starts.
-        admitted = service.stream(question, history, req.style, stop)
+        answer_stream = service.stream(question, history, req.style)
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": service.llm_id}
-        events = _iterate_in_thread(pools.answer, admitted, stop)
+        events = aiterate(answer_stream, pools.answer)
         if req.stream:
-            return StreamingResponse(_sse(events, meta, request, stop),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+            return EventSourceResponse(_sse(events, meta, request, answer_stream),
+                                       headers={"Cache-Control": "no-cache"})
         answer = [event async for event in events if isinstance(event, Answer)][-1]
         message = {"role": "assistant", "content": answer.text, "citations": _citations(answer)}
         return {**meta, "object": "chat.completion", **_answer_extras(answer),
@@ -354,36 +295,38 @@ def _embed_with_usage(service: Service, texts: list[str], kind: str):
     return vectors, tokens
 
 
-async def _watch_disconnect(request: Request, stop: threading.Event) -> None:
-    """Set stop when the client goes away (the request body has been read already)."""
-    while not stop.is_set():
+async def _watch_disconnect(request: Request, answer: AnswerStream) -> None:
+    """Cancel the answer when the client goes away (the request body has been read already)."""
+    while not answer.cancel_event.is_set():
         if (await request.receive())["type"] == "http.disconnect":
-            stop.set()
+            answer.cancel()
 
 
 async def _sse(events: AsyncIterator, meta: dict, request: Request,
-               stop: threading.Event) -> AsyncIterator[str]:
+               answer: AnswerStream) -> AsyncIterator[bytes]:
     """OpenAI chat.completion.chunk events; the last chunk carries the verified citations."""
-    watcher = asyncio.create_task(_watch_disconnect(request, stop))
+    watcher = asyncio.create_task(_watch_disconnect(request, answer))
     try:
         async for piece in _sse_chunks(events, meta):
             yield piece
     finally:
-        stop.set()
+        answer.cancel()
         watcher.cancel()
 
 
-async def _sse_chunks(events: AsyncIterator, meta: dict) -> AsyncIterator[str]:
+async def _sse_chunks(events: AsyncIterator, meta: dict) -> AsyncIterator[bytes]:
 
-    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+    def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
         body = {**meta, "object": "chat.completion.chunk", **extra,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        return format_sse_event(data_str=json.dumps(body, ensure_ascii=False))
 
     yield chunk({"role": "assistant", "content": ""})
     try:
         async for event in events:
-            if isinstance(event, Answer):
+            if isinstance(event, Queued):  # an SSE comment: clients show it or skip it
+                yield format_sse_event(comment=event.text)
+            elif isinstance(event, Answer):
                 yield chunk({"citations": _citations(event)}, "stop", **_answer_extras(event))
             else:
                 yield chunk({"content": event})
@@ -391,5 +334,5 @@ async def _sse_chunks(events: AsyncIterator, meta: dict) -> AsyncIterator[str]:
         log.error("generation failed: %s", exc)
         error = {"message": public_message(exc), "type": "server_error", "param": None,
                  "code": None}
-        yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
-    yield "data: [DONE]\n\n"
+        yield format_sse_event(data_str=json.dumps({"error": error}, ensure_ascii=False))
+    yield format_sse_event(data_str="[DONE]")

@@ -34,8 +34,7 @@ def cmd_search(args, settings: Settings) -> int:
     retriever = load_retriever(settings, progress=True)
     result = retriever.search(query, k=args.k)
     if args.json:
-        print(json.dumps({"query": result.query, "hits": [h.to_dict() for h in result.hits],
-                          "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         for i, h in enumerate(result.hits, start=1):
             print(f"{i}. {h.clause.label}（{h.clause.chapter}）{h.clause.title}  [{h.score:.3f}]")
@@ -53,23 +52,12 @@ def _top_k(text: str) -> int:
     return k
 
 
-def load_pipeline(settings: Settings, progress: bool = False):
-    """Retriever + generator + pipeline, with the document read into the model's cache."""
-    from .generation import make_generator
-    from .pipeline import Pipeline
-    from .retrieval import load_retriever
-
-    pipeline = Pipeline(settings, load_retriever(settings, progress=progress),
-                        make_generator(settings))
-    pipeline.warm_up()
-    return pipeline
-
-
 def cmd_ask(args, settings: Settings) -> int:
-    from .pipeline import Answer, validate_question
+    from .pipeline import Answer, Pipeline, validate_question
 
     validate_question(args.question, settings.max_question_chars)  # before loading models
-    pipeline = load_pipeline(settings, progress=not args.json)
+    pipeline = Pipeline.from_settings(settings, progress=not args.json)
+    pipeline.warm_up()
     answer = None
     for event in pipeline.stream(args.question, style=args.style):
         if isinstance(event, Answer):
@@ -92,15 +80,13 @@ def cmd_eval(args, settings: Settings) -> int:
     retriever = load_retriever(settings, progress=True)
     pipeline = baseline = None
     if not args.retrieval_only:
-        from .generation import make_generator
         from .pipeline import Pipeline
         from .scoring import NaiveBaseline
 
-        generator = make_generator(settings)
-        pipeline = Pipeline(settings, retriever, generator)
+        pipeline = Pipeline.from_settings(settings, retriever=retriever)
         pipeline.warm_up()
         if args.baseline > 0:
-            baseline = NaiveBaseline(retriever, generator, settings.llm_max_tokens)
+            baseline = NaiveBaseline(retriever, pipeline.generator, settings.llm_max_tokens)
     metrics = run_eval(Path(args.gold), Path(args.out), retriever, pipeline, baseline,
                        args.baseline, progress=True)
     for name, m in metrics["ablation"].items():

@@ -119,6 +119,11 @@ class Clause:
     end: int
     doc_id: str = ""
 
+    def to_dict(self) -> dict:
+        """The JSON shape of GET /v1/clauses/{id}: the clause and its offsets in the source."""
+        return {"id": self.id, "label": self.label, "chapter": self.chapter, "title": self.title,
+                "text": self.text, "start": self.start, "end": self.end}
+
     @property
     def chapter_num(self) -> int:
         """The chapter's number (二 → 2)."""

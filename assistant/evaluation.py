@@ -148,9 +148,9 @@ def answers_report(metrics: dict) -> str:
         f"{t} {v:.2f}" for t, v in metrics["pipeline"]["pass_rate_by_type"].items())]
     lines += ["", "Answer modes (pipeline, all items): " + ", ".join(
         f"{m} {v:.1%}" for m, v in metrics["pipeline"]["mode_share"].items())]
-    lines += ["", "All answer metrics are computed on `direct_answer` (the answer without the "
-              "quoted evidence block and the closing notice); `length_ratio_p50` is the median "
-              "of direct-answer length / gold-answer length over answered items."]
+    lines += ["", ("All answer metrics are computed on `direct_answer` (the answer without the "
+                   "quoted evidence block and the closing notice); `length_ratio_p50` is the "
+                   "median of direct-answer length / gold-answer length over answered items.")]
     if metrics["pipeline"]["invented_examples"]:
         lines.append(f"Invented numbers: {metrics['pipeline']['invented_examples']}")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ survives the answer falls back to quoting the most relevant sentences of the top
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from .answerability import AnswerabilityJudge
 from .citations import Citation, Verifier
 from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
+from .embedding import Embedder
 from .errors import QuestionError
 from .evidence import (PartAnswer, SentenceRanker, grammar, line_events,
                        split_question, trim)
@@ -25,6 +27,7 @@ from .generation import Generator, Message
 from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
 from .safety import clean_question, screen
+from .streaming import Turns
 from .templates import render
 
 Style = Literal["public", "official"]
@@ -102,8 +105,10 @@ def validate_question(question: object, max_chars: int) -> str:
 class Pipeline:
     """The answer pipeline over one retriever and one (optional) generator."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, generator: Generator | None):
+    def __init__(self, settings: Settings, retriever: Retriever, generator: Generator | None,
+                 turns: Turns | None = None):
         self.settings, self.retriever, self.generator = settings, retriever, generator
+        self.turns = turns if turns is not None else Turns()  # answers take turns on the LLM
         index = retriever.index
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
@@ -125,6 +130,19 @@ class Pipeline:
             date=self.document.date,
             clauses="\n".join(f"【{c.id}】{c.text}" for c in index.clauses),
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedder: Embedder | None = None,
+                      generator: Generator | None = None, *, retriever: Retriever | None = None,
+                      progress: bool = False) -> Pipeline:
+        """The pipeline the settings describe (parts given are used as they are); models load
+        lazily, warm_up() reads the document into the LLM's cache now."""
+        from .generation import make_generator
+        from .retrieval import load_retriever
+
+        if retriever is None:
+            retriever = load_retriever(settings, embedder=embedder, progress=progress)
+        return cls(settings, retriever, generator or make_generator(settings))
 
     # -- public API ----------------------------------------------------------
 
@@ -151,13 +169,14 @@ class Pipeline:
                 return event
         raise RuntimeError("stream ended without an Answer")  # pragma: no cover
 
-    def stream(self, question: object, history: Sequence[Turn] = (),
-               style: Style = "public") -> Iterator[str | Answer]:
-        """Yield verified text pieces as they are ready, then the final Answer."""
+    def stream(self, question: object, history: Sequence[Turn] = (), style: Style = "public",
+               cancel: threading.Event | None = None) -> Iterator[str | Answer]:
+        """Yield verified text pieces as they are ready, then the final Answer; setting `cancel`
+        stops the model at its next token, or before its turn on the LLM."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings.max_question_chars)
         style = style if style in ("public", "official") else "public"
-        run = _Run(q, style, t0)
+        run = _Run(q, style, t0, cancel, self.turns)
         verdict = screen(q)
         if verdict.verdict != "ok":
             yield from run.emit(self._refusal(verdict.verdict, ""))
@@ -327,8 +346,10 @@ class Pipeline:
 class _Run:
     """Mutable state of one answer while it streams (kept out of the Answer record)."""
 
-    def __init__(self, question: str, style: Style, t0: float):
+    def __init__(self, question: str, style: Style, t0: float,
+                 cancel: threading.Event | None = None, turns: Turns | None = None):
         self.question, self.style, self.t0 = question, style, t0
+        self.cancel, self.turns = cancel, turns if turns is not None else Turns()
         self.parts: list[str] = []
         self.direct: str | None = None  # set once the direct answer is complete
         self.citations: list[Citation] = []
@@ -354,19 +375,24 @@ class _Run:
 
 
 def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
-    """Pass model tokens through, noting when the model's own first token came."""
-    n = 0
-    try:
-        for chunk in chunks:
-            n += 1
-            if n == 1:
-                run.timings["model_first_token"] = (time.perf_counter() - run.t0) * 1000
-            run.timings["model_tokens"] = n
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close:
-            close()  # release the model lock at once when we stop early
+    """Pass model tokens through once this answer's turn on the LLM has come, noting when the
+    model's own first token came; stop between tokens once the answer is cancelled."""
+    n, t = 0, time.perf_counter()
+    with run.turns.hold(run.cancel) as ours:
+        run.timings["llm_wait"] = (time.perf_counter() - t) * 1000
+        try:
+            for chunk in chunks if ours else ():
+                if run.cancel is not None and run.cancel.is_set():
+                    return
+                n += 1
+                if n == 1:
+                    run.timings["model_first_token"] = (time.perf_counter() - run.t0) * 1000
+                run.timings["model_tokens"] = n
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()  # frees the model before the next answer's turn
 
 
 def _load_places() -> set[str]:

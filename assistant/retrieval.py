@@ -52,6 +52,11 @@ class SearchResult:
     corrected_query: str | None = None  # after typo correction and English-term expansion
     lexical_matches: int | None = None  # clauses sharing a content word (None: BM25 not run)
 
+    def to_dict(self) -> dict:
+        """The JSON shape shared by `assistant search --json` and POST /v1/search."""
+        return {"query": self.query, "hits": [h.to_dict() for h in self.hits],
+                "timings_ms": self.timings_ms}
+
 
 _NUM = rf"(?:[{CN_NUM}]+|\d+)"
 _CHAPTER_RE = re.compile(rf"第\s*({_NUM})\s*(?:章|部分|大项|大部分|节)")
@@ -212,10 +217,12 @@ class Retriever:
                             corrected if corrected != query else None, lexical)
 
 
-def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
-    """The configured embedder and the (re)built index, wired into a Retriever."""
+def load_retriever(settings: Settings, embedder: Embedder | None = None,
+                   progress: bool = False) -> Retriever:
+    """The configured (or given) embedder and the (re)built index, wired into a Retriever."""
     from .embedding import make_embedder
     from .index import open_index
 
-    embedder = make_embedder(settings.embedder, settings.embed_batch_size)
+    if embedder is None:
+        embedder = make_embedder(settings.embedder, settings.embed_batch_size)
     return Retriever(open_index(settings, embedder, progress=progress), embedder, settings)

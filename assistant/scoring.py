@@ -10,8 +10,8 @@ from statistics import mean, quantiles
 
 from .citations import _ARABIC_RE, _CN_NUM_RE, resolve_ref, strip_marks
 from .corpus import cn_number_value, normalize
-from .gold import GoldItem
 from .generation import Generator, Message
+from .gold import GoldItem
 from .retrieval import Retriever
 
 REFUSAL_MARKERS = ("文件未涉及", "未涉及", "没有提到", "没有相关", "无法回答", "没有涉及", "不知道",

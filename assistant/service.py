@@ -7,8 +7,9 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,128 +22,12 @@ from .embedding import Embedder, Kind
 from .errors import AssistantError, BusyError, GeneratorError, ServiceNotReadyError
 from .feedback import DB_NAME, FeedbackItem, FeedbackStore, make_item
 from .pipeline import Answer, Pipeline, Style, Turn
-from .retrieval import Retriever, SearchResult
+from .retrieval import Retriever, SearchResult, load_retriever
+from .streaming import AnswerStream, Slots
 
 log = logging.getLogger(__name__)
 CHAT_ALIAS = "policy-assistant"  # short model name accepted by /v1/chat/completions
 _LABEL_RE = re.compile(r"〔([^〕]{1,16})〕")
-
-
-_cancel = threading.local()  # the Event that stops the answer being computed on this thread
-
-
-class _Turnstile:
-    """Turn-taking for the one LLM, first come first served.
-
-    A waiter whose request is cancelled (the client went away) leaves the line at once instead
-    of holding its place until its turn comes.
-    """
-
-    def __init__(self, poll: float = 0.05):
-        self._cond = threading.Condition()
-        self._line: deque[object] = deque()
-        self._busy = False
-        self._poll = poll
-
-    def acquire(self, cancel: threading.Event | None = None) -> bool:
-        me = object()
-        with self._cond:
-            self._line.append(me)
-            try:
-                while self._busy or self._line[0] is not me:
-                    if cancel is not None and cancel.is_set():
-                        return False
-                    self._cond.wait(self._poll)
-                self._busy = True
-                return True
-            finally:
-                self._line.remove(me)
-                self._cond.notify_all()
-
-    def release(self) -> None:
-        with self._cond:
-            self._busy = False
-            self._cond.notify_all()
-
-    @property
-    def waiting(self) -> int:
-        return len(self._line)
-
-
-class _Interruptible:
-    """Wraps the pipeline's LLM: one stream at a time, in arrival order, and a cancelled
-    request stops it at the next token (or leaves the line if it is still waiting).
-
-    The pipeline pulls tokens on the thread that advances an admitted stream, which puts the
-    request's cancel Event in `_cancel` before every step.
-    """
-
-    def __init__(self, inner):
-        self.inner, self.id = inner, inner.id
-        self.turns = _Turnstile()
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)  # e.g. `warm`, so the KV cache is still saved/restored
-
-    def stream(self, messages, **kwargs) -> Iterator[str]:
-        event = getattr(_cancel, "event", None)
-        if not self.turns.acquire(event):
-            return
-        tokens = None
-        try:
-            tokens = self.inner.stream(messages, **kwargs)
-            for token in tokens:
-                event = getattr(_cancel, "event", None)
-                if event is not None and event.is_set():
-                    return
-                yield token
-        finally:
-            close = getattr(tokens, "close", None)
-            if close is not None:
-                close()
-            self.turns.release()
-
-
-class _Admitted:
-    """An answer stream holding one of the service's answer slots until it ends or is closed.
-
-    Closing it (or dropping the last reference to it) stops the pipeline, which frees the LLM,
-    and gives the slot back.
-    """
-
-    def __init__(self, service: Service, events: Iterator[str | Answer],
-                 cancel: threading.Event | None):
-        self._service, self._events, self._cancel = service, events, cancel
-        self._open = True
-
-    def __iter__(self) -> _Admitted:
-        return self
-
-    def __next__(self) -> str | Answer:
-        if not self._open:
-            raise StopIteration
-        _cancel.event = self._cancel  # read by _Interruptible on this thread
-        try:
-            event = next(self._events)
-        except BaseException:
-            self.close()
-            raise
-        finally:
-            _cancel.event = None
-        if isinstance(event, Answer):
-            self._service._remember(event)
-        return event
-
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            try:
-                self._events.close()
-            finally:
-                self._service._leave()
-
-    def __del__(self) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)
@@ -154,6 +39,14 @@ class Outline:
     date: str
     sha256: str
     chapters: tuple[tuple[str, tuple[Clause, ...]], ...]  # (heading, clauses)
+
+    def to_dict(self) -> dict:
+        """The JSON shape of GET /v1/clauses: chapters with each clause's id, label and title."""
+        return {"title": self.title, "source": self.source, "date": self.date,
+                "document_sha256": self.sha256,
+                "chapters": [{"heading": h, "clauses": [
+                    {"id": c.id, "label": c.label, "title": c.title} for c in cs]}
+                    for h, cs in self.chapters]}
 
 
 class Service:
@@ -171,7 +64,6 @@ class Service:
         self.retriever = retriever or (pipeline.retriever if pipeline else None)
         self.embedder = embedder or (self.retriever.embedder if self.retriever else None)
         self.pipeline = pipeline
-        self._make_interruptible()
         self.feedback = feedback
         self._ready = threading.Event()
         if ready:
@@ -184,45 +76,33 @@ class Service:
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         self._answers_lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self._admitted = 0  # answer streams open now (one generating, the rest waiting)
-        self._admit_lock = threading.Lock()
+        # Answer streams open at once (one generating, the rest waiting for the LLM), and
+        # embedding requests in flight; beyond these, requests are refused with BusyError.
+        self.answer_slots = Slots(settings.answer_queue_size)
+        self.embed_slots = Slots(settings.api_embed_queue)
 
     # -- lifecycle -------------------------------------------------------------
 
     def start(self, warm_up_in_background: bool = True) -> None:
         """Load what is missing (embedder, index, LLM); idempotent."""
-        from .embedding import make_embedder
-        from .index import open_index
-
         with self._start_lock:
             s = self.settings
-            if self.embedder is None:
-                t = time.perf_counter()
-                self.embedder = make_embedder(s.embedder, s.embed_batch_size)
-                log.info("embedder %s loaded in %.1f s", self.embedder.id, time.perf_counter() - t)
             if self.retriever is None:
                 t = time.perf_counter()
-                self.retriever = Retriever(open_index(s, self.embedder), self.embedder, s)
-                log.info("index %s opened in %.1f s (%d clauses)", s.index_dir,
-                         time.perf_counter() - t, len(self.retriever.index.clauses))
+                self.retriever = load_retriever(s, embedder=self.embedder)
+                self.embedder = self.retriever.embedder
+                log.info("embedder %s and index %s loaded in %.1f s (%d clauses)", self.embedder.id,
+                         s.index_dir, time.perf_counter() - t, len(self.retriever.index.clauses))
             if self.feedback is None:
                 self.feedback = FeedbackStore(Path(s.data_dir) / DB_NAME)
             if self.pipeline is None:
-                from .generation import make_generator
-
-                self.pipeline = Pipeline(s, self.retriever, make_generator(s))
-                self._make_interruptible()
+                self.pipeline = Pipeline.from_settings(s, retriever=self.retriever)
             if not self._ready.is_set() and not self._warming:
                 self._warming = True  # once, even when start() is called again meanwhile
                 if warm_up_in_background:
                     threading.Thread(target=self._warm_up, name="llm-warm-up", daemon=True).start()
                 else:
                     self._warm_up()
-
-    def _make_interruptible(self) -> None:
-        p = self.pipeline
-        if p is not None and p.generator is not None and not isinstance(p.generator, _Interruptible):
-            p.generator = _Interruptible(p.generator)
 
     def _warm_up(self) -> None:
         t = time.perf_counter()
@@ -262,6 +142,7 @@ class Service:
             # whether the LLM failed to start; the reason (paths, addresses) is in the log only
             "warmup_failed": self._warmup_error is not None,
             "answers": self.queue_status(),
+            "embeddings": {"pending": self.embed_slots.taken, "capacity": self.embed_slots.capacity},
         }
 
     @property
@@ -314,39 +195,46 @@ class Service:
         return self.pipeline
 
     def stream(self, question: object, history: Sequence[Turn] = (), style: Style = "public",
-               cancel: threading.Event | None = None) -> Iterator[str | Answer]:
+               cancel: threading.Event | None = None) -> AnswerStream:
         """Verified text pieces, then the Answer (remembered for later history turns).
 
         Admission is decided here, before anything runs: with every answer slot taken this
         raises BusyError (→ 503 + Retry-After). Setting `cancel` (the client went away) stops
         the LLM at its next token, or takes the request out of the line; closing the returned
-        iterator stops everything and frees its slot.
+        stream stops everything and frees its slot.
         """
         pipeline = self.require_pipeline()
-        self._enter()
+        if not self.answer_slots.take():
+            log.warning("answer queue full (%d); refusing a request", self.answer_slots.capacity)
+            raise BusyError(retry_after=min(60, 3 * self.answer_slots.capacity))
+        cancel = cancel if cancel is not None else threading.Event()
+        events = self._remembering(pipeline.stream(question, history, style, cancel))  # lazy
+        return AnswerStream(events, cancel=cancel, turns=pipeline.turns,
+                            on_close=self.answer_slots.give_back)
+
+    def _remembering(self, events: Iterator[str | Answer]) -> Iterator[str | Answer]:
         try:
-            events = pipeline.stream(question, history, style)
-        except BaseException:
-            self._leave()
-            raise
-        return _Admitted(self, events, cancel)
+            for event in events:
+                if isinstance(event, Answer):
+                    self._remember(event)
+                yield event
+        finally:
+            events.close()
 
-    def _enter(self) -> None:
-        with self._admit_lock:
-            capacity = self.settings.answer_queue_size
-            if self._admitted >= capacity:
-                log.warning("answer queue full (%d); refusing a request", capacity)
-                raise BusyError(retry_after=min(60, 3 * capacity))
-            self._admitted += 1
-
-    def _leave(self) -> None:
-        with self._admit_lock:
-            self._admitted -= 1
+    @contextmanager
+    def embedding_slot(self) -> Iterator[None]:
+        """Hold one of the embedding slots for a request; BusyError when all are taken (shed
+        load rather than queue: each embedding call uses every core)."""
+        if not self.embed_slots.take():
+            raise BusyError("向量服务繁忙，请稍后再试。", retry_after=1)
+        try:
+            yield
+        finally:
+            self.embed_slots.give_back()
 
     def queue_status(self) -> dict:
-        gen = self.pipeline.generator if self.pipeline else None
-        turns = getattr(gen, "turns", None)
-        return {"admitted": self._admitted, "capacity": self.settings.answer_queue_size,
+        turns = self.pipeline.turns if self.pipeline else None
+        return {"admitted": self.answer_slots.taken, "capacity": self.answer_slots.capacity,
                 "waiting_for_llm": turns.waiting if turns is not None else 0}
 
     def _remember(self, answer: Answer) -> None:

@@ -7,9 +7,7 @@ Callbacks only call Service methods and render the result.
 """
 
 import logging
-import queue
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from html import escape
 
@@ -17,6 +15,7 @@ from .corpus import Clause
 from .errors import AssistantError, public_message
 from .pipeline import Answer, Turn
 from .service import Outline, Service
+from .streaming import Queued, iterate
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -94,8 +93,9 @@ def _answer_html(answer: Answer, turn: int) -> str:
 
 
 def render_chat(turns: Sequence[Turn], pending: tuple[str, str] | None = None,
-                error: tuple[str, str] | None = None) -> str:
-    """The conversation as HTML: earlier turns, the answer being streamed, or an error."""
+                error: tuple[str, str] | None = None, status: str = "▍正在生成…") -> str:
+    """The conversation as HTML: earlier turns, the answer being streamed (with its status:
+    generating, or its place in line), or an error."""
     parts = []
     if not turns and pending is None and error is None:
         parts.append(f'<div class="msg empty">{_text(WELCOME)}</div>')
@@ -105,7 +105,7 @@ def render_chat(turns: Sequence[Turn], pending: tuple[str, str] | None = None,
     if pending is not None:
         question, text = pending
         parts.append(f'<div class="msg user">{_text(question)}</div>')
-        parts.append(f'<div class="msg bot">{_text(text)}<span class="typing">▍正在生成…</span></div>')
+        parts.append(f'<div class="msg bot">{_text(text)}<span class="typing">{_text(status)}</span></div>')
     if error is not None:
         question, message = error
         if question.strip():
@@ -155,46 +155,18 @@ def _shown(exc: AssistantError) -> str:
     return public
 
 
-def _drain(events: Iterator, cancel: threading.Event) -> Iterator:
-    """Run an answer stream to its end on a thread of its own and hand its events over.
-
-    The page's callback may be abandoned without being closed (a tab closed mid-answer); the
-    answer then still finishes within its token budget and frees the LLM, instead of holding
-    it until the abandoned generator is collected. Closing this iterator cancels the answer.
-    """
-    handoff: queue.SimpleQueue = queue.SimpleQueue()
-    done = object()
-
-    def run() -> None:
-        try:
-            for event in events:
-                handoff.put(event)
-        except BaseException as exc:  # noqa: BLE001 -- re-raised on the page's thread
-            handoff.put(exc)
-        finally:
-            handoff.put(done)
-
-    threading.Thread(target=run, name="ui-answer", daemon=True).start()
-    try:
-        while (event := handoff.get()) is not done:
-            if isinstance(event, BaseException):
-                raise event
-            yield event
-    finally:
-        cancel.set()
-
-
 def _ask(service: Service, question: str, style: str,
          turns: list[Turn]) -> Iterator[tuple[str, list[Turn], str]]:
     """Stream one answer into the conversation; the textbox is cleared once it starts."""
     turns = list(turns or [])
     text = ""
     shown = question.strip() if isinstance(question, str) else ""
-    cancel = threading.Event()
     try:
         yield render_chat(turns, pending=(shown, "")), turns, ""
-        for event in _drain(service.stream(question, turns, style, cancel), cancel):
-            if isinstance(event, Answer):
+        for event in iterate(service.stream(question, turns, style)):
+            if isinstance(event, Queued):
+                yield render_chat(turns, pending=(shown, text), status=event.text), turns, ""
+            elif isinstance(event, Answer):
                 turns.append(Turn(event.question, event))
                 yield render_chat(turns), turns, ""
             else:

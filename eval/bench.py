@@ -41,12 +41,12 @@ from _benchlib import RssSampler, load_average, machine, pct, server
 from _benchreport import render
 from tqdm import tqdm
 
-from assistant.cli import load_pipeline
 from assistant.config import Settings
 from assistant.corpus import Document, int_to_cn
 from assistant.embedding import Embedder
 from assistant.gold import load_gold
 from assistant.index import build_index, save_index
+from assistant.pipeline import Pipeline
 from assistant.scoring import subsample
 
 EVAL = Path(__file__).resolve().parent
@@ -181,7 +181,7 @@ def bench_cold_start(args) -> dict:
 
 def bench_cold_kv(settings: Settings) -> dict:
     """One start with an empty KV-state dir (the model file already assembled): the first run."""
-    from assistant.generation import MODEL_FILENAME
+    from assistant.bundled_model import MODEL_FILENAME
 
     model = settings.llm_model or str(settings.cache_dir / MODEL_FILENAME)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
@@ -277,7 +277,8 @@ def run(args) -> dict:
         res["phase_s"][name] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    pipeline = load_pipeline(settings)
+    pipeline = Pipeline.from_settings(settings)
+    pipeline.warm_up()
     res["in_process_load_s"] = time.perf_counter() - t
     res["llm"] = pipeline.generator.id
     embedder = pipeline.retriever.embedder

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _benchlib import machine, pct
 from tqdm import tqdm
 
-from assistant.cli import load_pipeline
 from assistant.config import Settings
 from assistant.gold import GoldItem, load_gold
+from assistant.pipeline import Pipeline
 from assistant.scoring import NaiveBaseline, subsample
 
 
@@ -64,7 +64,8 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings()
     t = time.perf_counter()
-    pipeline = load_pipeline(settings)
+    pipeline = Pipeline.from_settings(settings)
+    pipeline.warm_up()
     start = time.perf_counter() - t
     items = subsample(load_gold(Path(args.gold)), args.n)
     r = measure(pipeline, settings, items, args.baseline_n)

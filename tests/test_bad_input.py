@@ -306,7 +306,8 @@ def test_api_bad_input(client, service, name, method, path, body, status, code):
 def run_cli(service, monkeypatch, capsys):
     """cli.main with the fake parts in place of the bundled models: (exit code, stdout, stderr)."""
     monkeypatch.setattr(retrieval, "load_retriever", lambda *a, **k: service.retriever)
-    monkeypatch.setattr(cli, "load_pipeline", lambda *a, **k: service.pipeline)
+    monkeypatch.setattr(Pipeline, "from_settings", classmethod(lambda cls, *a, **k: service.pipeline))
+    monkeypatch.setattr(service.pipeline, "warm_up", lambda: "no-model")
 
     def run(*argv: str) -> tuple[int, str, str]:
         try:

@@ -141,6 +141,29 @@ def test_a_cancelled_waiter_leaves_the_line_at_once(parts):
     assert service.queue_status() == {"admitted": 0, "capacity": 3, "waiting_for_llm": 0}
 
 
+def _hold_the_llm(service: Service, gen: GatedGenerator) -> threading.Thread:
+    """One answer that has started and holds the LLM until the gate opens, read on a thread."""
+    first = service.stream(QUESTION)
+    assert isinstance(next(first), str)
+    holder = threading.Thread(target=lambda: list(first))
+    holder.start()
+    wait_until(lambda: gen.started == 1)
+    return holder
+
+
+def test_a_waiting_page_user_sees_their_place_in_line(parts):
+    service, gen = make_service(parts)
+    holder = _hold_the_llm(service, gen)
+    steps = _ask(service, QUESTION, "public", [])
+    next(steps)  # the question shown as pending
+    html, turns, _ = next(steps)
+    assert "排队中，前面还有 1 位" in html and turns == []
+    gen.gate.set()
+    html, turns, _ = list(steps)[-1]
+    assert len(turns) == 1 and "9000亿元" in html and "排队中" not in html
+    holder.join(30)
+
+
 def test_ui_says_busy_and_keeps_the_question(parts):
     service, gen = make_service(parts)
     held = [service.stream(QUESTION) for _ in range(3)]
@@ -189,6 +212,21 @@ def test_api_full_queue_is_503_with_retry_after_and_embeddings_do_not_wait(parts
             t.join(30)
         wait_until(lambda: service.queue_status()["admitted"] == 0)
         assert gen.max_active == 1 and gen.started == 3
+
+
+def test_api_waiting_stream_gets_its_place_in_line_as_a_comment(parts):
+    service, gen = make_service(parts)
+    holder = _hold_the_llm(service, gen)
+    with live_server(create_app(service, ui=False)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client, \
+            client.stream("POST", "/v1/chat/completions", json=_chat(QUESTION)) as r:
+        lines = r.iter_lines()
+        assert next(line for line in lines if line.startswith(":")) == ": 排队中，前面还有 1 位"
+        gen.gate.set()
+        text = "".join(json.loads(line[5:])["choices"][0]["delta"].get("content", "")
+                       for line in lines if line.startswith("data: {"))
+    assert "9000亿元" in text
+    holder.join(30)
 
 
 def test_api_client_that_disconnects_frees_its_slot_at_once(parts):

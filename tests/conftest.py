@@ -17,7 +17,7 @@ import pytest
 from assistant.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "index" / "source" / "000_b054fd59894d34d3.txt"
+SOURCE = ROOT / "index" / "source" / "000_b054fd59894d34d3.txt"  # -> assistant/documents/
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -61,9 +61,23 @@ class ScriptedGenerator:
             self.closed += 1
 
 
+# The user's model cache (the 1.1 GB assembled model and its KV state), shared across runs.
+MODEL_CACHE = Settings().cache_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_home(tmp_path_factory):
+    """Module-scoped fixtures too write nothing into the user's directories: ASSISTANT_HOME is
+    a temp dir; only the assembled model is shared (MODEL_CACHE), re-assembling it writes 1.1 GB."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASSISTANT_HOME", str(tmp_path_factory.mktemp("home")))
+        mp.setenv("ASSISTANT_CACHE_DIR", str(MODEL_CACHE))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path, monkeypatch):
-    """No test writes into the repo or the user's home: data and cache go to tmp_path."""
+    """No test writes into the repo or the user's home: each test's data and index go to tmp_path."""
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -399,7 +399,7 @@ def test_transformers_bad_path_is_reported(tmp_path):
 
 @pytest.mark.real
 def test_real_bundled_model_answers_in_chinese():
-    cache_dir = Settings.model_fields["cache_dir"].default  # shared across runs, not tmp_path
+    cache_dir = Settings().cache_dir  # conftest.MODEL_CACHE: shared across runs, not tmp_path
     gen = make_generator(Settings(cache_dir=cache_dir))
     messages = [Message("system", "你是一个乐于助人的助手，请用中文简短回答。"),
                 Message("user", "中国的首都是哪座城市？")]

@@ -33,7 +33,7 @@ from .api_schemas import (
     error_responses,
 )
 from .errors import AssistantError, public_message
-from .pipeline import Answer, Turn, validate_question
+from .answer import Answer, Turn, validate_question
 from .service import Service
 from .streaming import AnswerStream, Queued, aiterate
 
@@ -73,7 +73,8 @@ def _answer_extras(answer: Answer) -> dict:
     follow-up rewritten as a standalone question."""
     return {"refused": answer.refused, "mode": answer.mode,
             "direct_answer": answer.direct_answer,
-            "rewritten_question": answer.rewritten_question}
+            "rewritten_question": answer.rewritten_question,
+            "timings_ms": answer.to_dict()["timings_ms"]}
 
 
 def create_app(service: Service, ui: bool = True) -> FastAPI:

@@ -31,7 +31,7 @@ MAX_UNSUPPORTED_TERMS = 1  # content words of a sentence that may be absent from
 CONNECTIVES = frozenset({"通过", "推动", "推进", "包括", "主要", "进行", "需要", "可以", "提出", "要求",
                          "实现", "负责", "属于", "就是", "以及", "其中", "还有", "方面", "相关", "提到",
                          "规定", "明确", "指出", "强调", "文件", "意见", "内容", "重点", "措施",
-                         "按照", "方针", "包含", "涉及", "方面", "有关", "对于", "关于"})
+                         "按照", "根据", "依据", "原文", "方针", "包含", "涉及", "有关", "对于", "关于"})
 # Words a question asks with; restating them asserts nothing (「达州要建的是…」「…打算怎么搞」).
 ASKING_WORDS = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"
                           r"主要|哪些|哪个|哪几|什么|怎么|如何|多少|有没有|是否|可以|能否|"
@@ -170,21 +170,28 @@ class Verifier:
         if support(sentence, text + asked) < MIN_SUPPORT:
             return "内容在该条款中找不到依据"
         if self.terms is not None:
-            norm = normalize(text + asked)
+            norm = normalize(text + asked).lower()  # the tokenizer lowercases (5A → 5a)
             missing = [t for t in dict.fromkeys(self.terms(sentence)) if len(t) >= 2
-                       and normalize(t) not in norm and t not in CONNECTIVES
-                       and not any(t in c for c in excused) and not self._seam(t, norm)]
+                       and normalize(t).lower() not in norm and t not in CONNECTIVES
+                       and not any(t in c for c in excused)
+                       and not self._seam(t, normalize(sentence).lower(), norm)]
             # Restating the question is allowed; then every other word must be in the text.
             if len(missing) > (0 if asked else MAX_UNSUPPORTED_TERMS):
                 return f"“{'、'.join(missing[:3])}”不在该条款中"
         return ""
 
-    def _seam(self, token: str, text: str) -> bool:
-        """A two-character pseudo-word jieba's HMM made across a word seam (重点镇|要 → 「镇要」),
-        both of whose characters the evidence has: not a word of the model's own."""
-        known = getattr(self.terms, "known", None)
-        return (len(token) == 2 and known is not None and not known(token)
-                and all(ch in text for ch in token))
+    @staticmethod
+    def _seam(token: str, sentence: str, text: str) -> bool:
+        """A two-character token jieba cut across a word seam (重点镇|要 → 「镇要」, 打造|成 →
+        「造成」): one of its characters belongs to an evidence word with its neighbour outside
+        the token. Longer words, and the longer words search mode also yields, are still checked."""
+        if len(token) != 2:
+            return False
+        for i in (m.start() for m in re.finditer(re.escape(token), sentence)):
+            left, right = sentence[max(i - 1, 0):i + 1], sentence[i + 1:i + 3]
+            if (i > 0 and left in text) or (len(right) == 2 and right in text):
+                return True
+        return False
 
     def places_in(self, sentence: str) -> list[str]:
         """Known place names mentioned in the sentence, without overlaps."""

@@ -27,7 +27,7 @@ def cmd_index_build(args, settings: Settings) -> int:
 
 
 def cmd_search(args, settings: Settings) -> int:
-    from .pipeline import validate_question
+    from .answer import validate_question
     from .retrieval import load_retriever
 
     query = validate_question(args.query, settings.max_question_chars)  # before loading models
@@ -53,7 +53,8 @@ def _top_k(text: str) -> int:
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    from .pipeline import Answer, Pipeline, validate_question
+    from .answer import Answer, validate_question
+    from .pipeline import Pipeline
 
     validate_question(args.question, settings.max_question_chars)  # before loading models
     pipeline = Pipeline.from_settings(settings, progress=not args.json)

@@ -98,6 +98,16 @@ def _merge_to_questions(pieces: list[str]) -> list[str]:
     return out
 
 
+# 「写在哪一条」「在文件哪里」「哪个部分讲…」: asks where the document says something, not what.
+_LOCATE_RE = re.compile(r"(?:哪一?|第几)(?:条|款|章|段|部分)|(?:文件|文中|意见)(?:的)?(?:哪里|哪儿|什么地方)"
+                        r"|写在哪|在哪一?条")
+
+
+def asks_location(question: str) -> bool:
+    """The question asks which clause or part of the document covers something."""
+    return bool(_LOCATE_RE.search(question))
+
+
 def grammar(n_parts: int = 1) -> str:
     """GBNF: exactly n_parts lines `回答：<text>`, each 2–MAX_ANSWER_CHARS characters."""
     lines = ' "\\n" '.join(["line"] * max(1, n_parts))

@@ -173,8 +173,12 @@ def _adds_to(line: str, question: str, verifier: Verifier) -> bool:
                and w not in ("以下", "如下", "下列", "这些", "方面") for w in words)
 
 
+_FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
+
+
 def _strip_title(sentence: str, clauses: list[Clause]) -> str:
-    """Drop a leading "<measure title>：" the model likes to echo."""
+    """Drop a leading "<measure title>：" or 「根据文件原文，」 the model likes to echo."""
+    sentence = _FRAMING_RE.sub("", sentence)
     for c in clauses:
         for sep in ("：", ":", "，", ","):
             if sentence.startswith(c.title + sep) and len(sentence) > len(c.title) + 6:

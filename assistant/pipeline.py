@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Literal
 
 from .answerability import AnswerabilityJudge
@@ -19,21 +19,16 @@ from .citations import Citation, Verifier
 from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
-from .errors import QuestionError
-from .evidence import (PartAnswer, SentenceRanker, grammar, line_events,
+from .evidence import (PartAnswer, SentenceRanker, asks_location, grammar, line_events,
                        split_question, trim)
+from .answer import Answer, Mode, Style, Turn, validate_question
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
 from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
-from .safety import clean_question, screen
+from .safety import screen
 from .streaming import Turns
 from .templates import render
-
-Style = Literal["public", "official"]
-# generated: every part has the model's verified line (or a quoted complement); partial: some
-# part is not in the document; extractive: every line failed, the evidence is quoted instead.
-Mode = Literal["generated", "partial", "extractive", "lookup", "refused"]
 
 # A question joining several parts (「城市定位和产业」「分别」「交通、城市、物流」).
 # A question joining several things (「A和B」「分别」「以及」「从…到…」).
@@ -41,65 +36,6 @@ _SEVERAL_THINGS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
 EVIDENCE_PER_PART = 2  # evidence sentences shown to the model for a one-part question
 RARE_TERM_CLAUSES = 6  # a term in more clauses than this says nothing about which one answers
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the user gets: text, verified citations, and how it was produced."""
-
-    question: str
-    text: str  # everything streamed: direct answer, quoted evidence, notice
-    citations: tuple[Citation, ...]  # those of the direct answer, one per evidence sentence
-    refused: bool
-    retrieved: tuple[str, ...]
-    mode: Mode
-    style: Style = "public"
-    rewritten_question: str | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    direct_answer: str = ""  # the answer itself, without quoted evidence and notice
-
-    @property
-    def cited_ids(self) -> list[str]:
-        return list(dict.fromkeys(c.clause_id for c in self.citations))
-
-    def to_dict(self) -> dict:
-        """The JSON shape shared by `assistant ask --json`, the HTTP API and the evaluator."""
-        return {
-            "question": self.question, "answer": self.text, "direct_answer": self.direct_answer,
-            "refused": self.refused, "mode": self.mode,
-            "rewritten_question": self.rewritten_question,
-            "citations": [c.to_dict() for c in self.citations],
-            "retrieved": list(self.retrieved),
-            "timings_ms": {k: self.timings_ms.get(k) for k in TIMINGS},
-        }
-
-
-# first_answer_text: the first text of the answer itself (for a generated answer, after the model
-# wrote and the verifier passed it); model_first_token: the model's own first token.
-TIMINGS = ("retrieval", "first_answer_text", "model_first_token", "total")
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier exchange of the conversation, for follow-up questions."""
-
-    question: str
-    answer: Answer
-
-
-def validate_question(question: object, max_chars: int) -> str:
-    """The cleaned question, or a QuestionError with a message for the user."""
-    if not isinstance(question, str):
-        raise QuestionError("问题必须是文字。")
-    q = clean_question(question)
-    if not q:
-        raise QuestionError("问题不能为空，请输入您想了解的内容。")
-    if len(q) > max_chars:
-        raise QuestionError(f"问题过长（{len(q)} 字），请精简到 {max_chars} 字以内。")
-    if not q.isascii() and _SURROGATE_RE.search(q):  # invalid UTF-8 on a command line, "\ud800" in JSON
-        raise QuestionError("问题含有无法识别的字符（不是有效的 UTF-8 文本），请检查输入法或编码后重试。")
-    return q
 
 
 class Pipeline:
@@ -250,6 +186,18 @@ class Pipeline:
         yield from run.emit("\n\n" + render("notice", style=run.style))
         yield run.finish(refused=False, mode="lookup")
 
+    def _locate_answer(self, run: _Run, plan: Plan) -> Iterator[str | Answer]:
+        """「…写在哪一条」: the clause of the best evidence sentence, with that sentence quoted."""
+        best = plan.holding[0]
+        c = self.clauses[best.clause_id]
+        title = f"「{c.title.rstrip('。')}」" if c.id.isdigit() else ""
+        quote = trim(best.text, plan.terms) or best.text
+        run.citations.append(Citation(c.id, c.label, best.text, True, best.id))
+        yield from run.emit(f"写在{c.label}{title}：「{quote}」")
+        run.direct = "".join(run.parts)
+        yield from run.emit("\n\n" + render("notice", style=run.style))
+        yield run.finish(refused=False, mode="lookup")
+
     def _generated_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
         """Answer each part of the question from its own evidence sentences, streaming per part."""
         given = [h.clause for h in result.hits]
@@ -267,6 +215,9 @@ class Pipeline:
             reason = "；".join(dict.fromkeys(self.writer.missing(plan) for plan in plans))
             yield from run.emit(self._refusal("not_covered", reason))
             yield run.finish(refused=True, mode="refused")
+            return
+        if len(plans) == 1 and asks_location(questions[0]) and plans[0].holding:
+            yield from self._locate_answer(run, plans[0])
             return
         events = self._model_lines(run, questions, plans)
         answers: list[PartAnswer] = []
@@ -379,7 +330,7 @@ def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
     model's own first token came; stop between tokens once the answer is cancelled."""
     n, t = 0, time.perf_counter()
     with run.turns.hold(run.cancel) as ours:
-        run.timings["llm_wait"] = (time.perf_counter() - t) * 1000
+        run.timings["queue_wait"] = (time.perf_counter() - t) * 1000
         try:
             for chunk in chunks if ours else ():
                 if run.cancel is not None and run.cancel.is_set():
@@ -402,4 +353,4 @@ def _load_places() -> set[str]:
     return {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
 
 
-__all__ = ["TIMINGS", "Answer", "Pipeline", "Turn", "validate_question"]
+__all__ = ["Pipeline"]

@@ -21,7 +21,8 @@ from .corpus import Clause
 from .embedding import Embedder, Kind
 from .errors import AssistantError, BusyError, GeneratorError, ServiceNotReadyError
 from .feedback import DB_NAME, FeedbackItem, FeedbackStore, make_item
-from .pipeline import Answer, Pipeline, Style, Turn
+from .answer import Answer, Style, Turn
+from .pipeline import Pipeline
 from .retrieval import Retriever, SearchResult, load_retriever
 from .streaming import AnswerStream, Slots
 

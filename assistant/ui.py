@@ -13,7 +13,7 @@ from html import escape
 
 from .corpus import Clause
 from .errors import AssistantError, public_message
-from .pipeline import Answer, Turn
+from .answer import Answer, Turn
 from .service import Outline, Service
 from .streaming import Queued, iterate
 

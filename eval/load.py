@@ -62,6 +62,7 @@ class Sample:
     status: str  # "200", "503 queue_full", "500", "transport ReadTimeout", "stream error", ...
     ttft_ms: float | None = None
     mode: str | None = None
+    queue_wait_ms: float | None = None  # the answer's wait for its turn on the LLM (server side)
 
 
 @dataclass
@@ -305,7 +306,8 @@ def _finish_stream(run: Run, endpoint: str, start: float, question: str, got: St
                                "t": round(run.now(), 2), "body": json.dumps(got.error)[:500]})
         return None
     mode = got.final.get("mode") if got.final else None
-    run.add(endpoint, start, "200", ttft_ms=got.ttft_ms, mode=mode)
+    wait = ((got.final or {}).get("timings_ms") or {}).get("queue_wait")
+    run.add(endpoint, start, "200", ttft_ms=got.ttft_ms, mode=mode, queue_wait_ms=wait)
     problems = stream_problems(got, run.completion_ids, load.clauses, expect)
     run.streams_checked += 1
     run.lookups_checked += expect is not None

@@ -32,11 +32,16 @@ def _chat(raw: dict) -> dict:
     chats = [s for s in raw["samples"] if s["endpoint"].startswith("chat") and s["status"] == "200"]
     ttft = [s["ttft_ms"] for s in chats if s["ttft_ms"] is not None]
     total = [s["latency_ms"] for s in chats]
+    # Queue wait (for the LLM's turn) and the rest (retrieval, prompt, decoding), split.
+    waits = [s.get("queue_wait_ms") or 0.0 for s in chats]
+    generation = [t - w for t, w in zip(total, waits, strict=True)]
     modes = defaultdict(list)
     for s in chats:
         modes[s["mode"] or "?"].append(s["latency_ms"])
     return {"answers": len(chats), "ttft_p50_ms": _p(ttft, 50), "ttft_p95_ms": _p(ttft, 95),
             "total_p50_ms": _p(total, 50), "total_p95_ms": _p(total, 95),
+            "queue_wait_p50_ms": _p(waits, 50), "queue_wait_p95_ms": _p(waits, 95),
+            "generation_p50_ms": _p(generation, 50), "generation_p95_ms": _p(generation, 95),
             "by_mode": {m: {"n": len(v), "p50_ms": _p(v, 50), "p95_ms": _p(v, 95)}
                         for m, v in sorted(modes.items())},
             "queue_full": sum(s["status"] == DELIBERATE for s in raw["samples"]),
@@ -162,6 +167,9 @@ def _body(s: dict, cfg: dict) -> list[str]:
          f"{_ms(c['ttft_p95_ms'])} ms; total p50 {_ms(c['total_p50_ms'])} ms, p95 "
          f"{_ms(c['total_p95_ms'])} ms. Deliberate 503 queue_full: {c['queue_full']} "
          f"({c['queue_full_wait_s']} s spent waiting Retry-After)."), "",
+        (f"Of the total, waiting for a turn on the LLM: p50 {_ms(c['queue_wait_p50_ms'])} ms, p95 "
+         f"{_ms(c['queue_wait_p95_ms'])} ms; the rest (retrieval, prompt, decoding): p50 "
+         f"{_ms(c['generation_p50_ms'])} ms, p95 {_ms(c['generation_p95_ms'])} ms."), "",
         "By answer mode: " + "; ".join(f"{k} n={v['n']} p50 {_ms(v['p50_ms'])} ms, p95 "
                                        f"{_ms(v['p95_ms'])} ms" for k, v in c["by_mode"].items()),
         "",

@@ -216,6 +216,8 @@ def test_chat_stream_is_sse_with_citations_in_the_last_chunk(client):
     last = chunks[-1]["choices"][0]
     assert last["finish_reason"] == "stop" and last["delta"]["citations"] == final["citations"]
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+    # The last chunk says how long the answer waited for its turn on the LLM (eval/load.py).
+    assert "queue_wait" in chunks[-1]["timings_ms"] and "total" in chunks[-1]["timings_ms"]
 
 
 def test_history_turns_reach_the_pipeline(client):

@@ -15,7 +15,8 @@ from conftest import ROOT, ScriptedGenerator, fake_parts, live_server
 from assistant.api import create_app
 from assistant.citations import Citation
 from assistant.feedback import DB_NAME
-from assistant.pipeline import Answer, Pipeline
+from assistant.answer import Answer
+from assistant.pipeline import Pipeline
 from assistant.service import Service
 
 pytestmark = pytest.mark.browser

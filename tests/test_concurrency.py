@@ -17,7 +17,8 @@ from conftest import fake_parts, live_server
 
 from assistant.api import create_app
 from assistant.errors import BusyError
-from assistant.pipeline import Answer, Pipeline
+from assistant.answer import Answer
+from assistant.pipeline import Pipeline
 from assistant.service import Service
 from assistant.ui import _ask
 

@@ -6,10 +6,11 @@ import pytest
 from conftest import ScriptedGenerator
 
 from assistant.citations import Verifier
-from assistant.evidence import align
+from assistant.evidence import align, asks_location
 from assistant.errors import QuestionError
 from assistant.index import build_index
-from assistant.pipeline import Answer, Pipeline, Turn
+from assistant.answer import Answer, Turn
+from assistant.pipeline import Pipeline
 from assistant.retrieval import Retriever
 
 
@@ -203,6 +204,51 @@ def test_a_line_is_tied_to_the_one_sentence_that_supports_it(verifier, line, cit
     sentences = [s for c in verifier.given.values() for s in c.sentences]
     found = align(line, sentences, verifier)
     assert (found.id if found else None) == cited
+
+
+@pytest.fixture
+def wide_verifier(retriever):
+    given = [retriever.index.clause(c) for c in ("1", "4", "7", "12")]
+    places = {"南充", "达州", "广元", "阆中", "巴中"}
+    return Verifier(given, places, {"川东北"}, terms=retriever.index.tokenizer,
+                    vocabulary=frozenset("".join(c.text for c in retriever.index.clauses)))
+
+
+@pytest.mark.parametrize("question,line,passes", [
+    # Faithful lines the verifier used to fail on framing words, question words, jieba seams.
+    ("服务业靠什么来带动消费升级", "服务业靠扩大服务消费来带动消费升级", True),
+    ("达州要建的是什么数据中心", "达州要建的是达州云计算及川东灾备中心", True),
+    ("县城和重点镇跟中心城市怎么配合", "县城和重点镇要突出各县城、重点镇的发展定位", True),
+    ("服务业怎么发展", "包括以扩大服务消费为重点带动消费升级", True),
+    # The same leniency must not let the question's own claim through.
+    ("听说要在阆中建国际机场，是真的吗", "阆中要建国际机场", False),
+    ("达州要建什么数据中心", "达州要建国际数据港", False),
+    ("服务业靠什么来带动消费升级", "服务业靠发放消费券来带动消费升级", False),
+    ("县城和重点镇跟中心城市怎么配合", "县城和重点镇要与中心城市共建钒钛产业园", False),
+])
+def test_restating_the_question_is_allowed_but_not_its_claims(wide_verifier, question, line,
+                                                               passes):
+    sentences = [s for c in wide_verifier.given.values() for s in c.sentences]
+    assert (align(line, sentences, wide_verifier, question) is not None) == passes
+
+
+@pytest.mark.parametrize("question,locates", [
+    ("哪一条讲医疗卫生？", True), ("扶贫脱贫写在哪一条", True), ("第几条讲交通", True),
+    ("2022年的发展目标在文件哪里", True), ("海绵城市在哪条里", True),
+    # Near misses: where something is in the world, or which things, is not where in the text.
+    ("阆中机场建在哪里", False), ("南充在哪", False), ("哪些城市要建机场", False),
+    ("哪几个市要建物流枢纽", False), ("这条铁路从哪到哪", False), ("第几年要完成脱贫", False),
+])
+def test_a_question_about_where_the_text_says_something_is_told_apart(question, locates):
+    assert asks_location(question) == locates
+
+
+def test_a_where_question_is_answered_with_the_clause_and_its_sentence(retriever, settings):
+    p, gen = make(retriever, settings, "回答：【一-1】")
+    a = p.ask("医疗卫生写在哪一条？")
+    assert a.mode == "lookup" and not gen.calls
+    assert a.direct_answer.startswith("写在第（二十）条") and a.citations[0].clause_id == "20"
+    assert_all_verified(a, retriever)
 
 
 # ---------------------------------------------------------------- several parts

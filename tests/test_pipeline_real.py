@@ -7,7 +7,8 @@ from conftest import ROOT
 
 from assistant.config import Settings
 from assistant.corpus import normalize
-from assistant.pipeline import Pipeline, Turn
+from assistant.answer import Turn
+from assistant.pipeline import Pipeline
 
 pytestmark = pytest.mark.real
 

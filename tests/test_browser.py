@@ -17,6 +17,7 @@ from assistant.citations import Citation
 from assistant.feedback import DB_NAME
 from assistant.answer import Answer
 from assistant.pipeline import Pipeline
+from assistant.streaming import Turns
 from assistant.service import Service
 
 pytestmark = pytest.mark.browser
@@ -113,11 +114,12 @@ class EvilPipeline:
 
     def __init__(self, retriever):
         self.retriever = retriever
+        self.turns = Turns()
 
     def warm_up(self):
         pass
 
-    def stream(self, question, history=(), style="public"):
+    def stream(self, question, history=(), style="public", cancel=None):
         for i in range(0, len(EVIL_REPLY), 20):
             time.sleep(0.02)
             yield EVIL_REPLY[i:i + 20]

@@ -333,7 +333,11 @@ def stream_problems(got: Streamed, seen_ids: set[str], clauses: dict[str, dict],
     if got.final is None:
         return problems + ["no final chunk with citations"]
     cites = got.final["choices"][0]["delta"]["citations"]
-    labels = {c["label"] for c in cites}
+    # Marks name a cited clause (〔第（二）条〕) or, in the quoted-evidence block, one of its
+    # cited sentences (〔第（二）条第4句〕 for sentence_id "2.4").
+    labels = {c["label"] for c in cites} | {
+        f"{c['label']}第{c['sentence_id'].rsplit('.', 1)[1]}句" for c in cites
+        if c.get("sentence_id")}
     stray = sorted(set(MARK_RE.findall(got.text)) - labels)
     if stray:
         problems.append(f"marks not among the final citations: {stray}")

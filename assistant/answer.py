@@ -44,8 +44,12 @@ class Answer:
             "rewritten_question": self.rewritten_question,
             "citations": [c.to_dict() for c in self.citations],
             "retrieved": list(self.retrieved),
-            "timings_ms": {k: self.timings_ms.get(k) for k in TIMINGS},
+            "timings_ms": self.reported_timings(),
         }
+
+    def reported_timings(self) -> dict[str, float | None]:
+        """The timings every front end reports, by the names in TIMINGS."""
+        return {k: self.timings_ms.get(k) for k in TIMINGS}
 
 
 # first_answer_text: the first text of the answer itself (for a generated answer, after the model

@@ -32,8 +32,8 @@ from .api_schemas import (
     SearchRequest,
     error_responses,
 )
-from .errors import AssistantError, public_message
 from .answer import Answer, Turn, validate_question
+from .errors import AssistantError, public_message
 from .service import Service
 from .streaming import AnswerStream, Queued, aiterate
 
@@ -74,7 +74,7 @@ def _answer_extras(answer: Answer) -> dict:
     return {"refused": answer.refused, "mode": answer.mode,
             "direct_answer": answer.direct_answer,
             "rewritten_question": answer.rewritten_question,
-            "timings_ms": answer.to_dict()["timings_ms"]}
+            "timings_ms": answer.reported_timings()}
 
 
 def create_app(service: Service, ui: bool = True) -> FastAPI:

@@ -32,7 +32,8 @@ CONNECTIVES = frozenset({"通过", "推动", "推进", "包括", "主要", "进�
                          "实现", "负责", "属于", "就是", "以及", "其中", "还有", "方面", "相关", "提到",
                          "规定", "明确", "指出", "强调", "文件", "意见", "内容", "重点", "措施",
                          "按照", "根据", "依据", "原文", "方针", "包含", "涉及", "有关", "对于", "关于"})
-# Words a question asks with; restating them asserts nothing (「达州要建的是…」「…打算怎么搞」).
+# Words a question asks with (and totals, counts like 三条 or 几个): they carry no topic, and
+# restating them asserts nothing (「达州要建的是…」「…打算怎么搞」).
 ASKING_WORDS = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"
                           r"主要|哪些|哪个|哪几|什么|怎么|如何|多少|有没有|是否|可以|能否|"
                           r"达到|要建|建设|要有|需要|打算|计划|实现|争取|安排|要求|要做|做些")
@@ -163,18 +164,20 @@ class Verifier:
                 return f"引文“{q}”与原文不符"
         # A character the document never uses, outside the question's own wording and the
         # framing words (包括, 按照), is a word the model brought in.
-        framing = "".join(w for w in CONNECTIVES if w in sentence) + question
-        if self.vocabulary and (novel := [ch for ch in _HAN_RE.findall(sentence)
-                                          if ch not in self.vocabulary and ch not in framing]):
-            return f"“{''.join(novel)}”不见于文件"
+        novel = [ch for ch in _HAN_RE.findall(sentence)
+                 if ch not in self.vocabulary] if self.vocabulary else []
+        if novel:
+            framing = "".join(w for w in CONNECTIVES if w in sentence) + question
+            if novel := [ch for ch in novel if ch not in framing]:
+                return f"“{''.join(novel)}”不见于文件"
         if support(sentence, text + asked) < MIN_SUPPORT:
             return "内容在该条款中找不到依据"
         if self.terms is not None:
             norm = normalize(text + asked).lower()  # the tokenizer lowercases (5A → 5a)
+            said = normalize(sentence).lower()
             missing = [t for t in dict.fromkeys(self.terms(sentence)) if len(t) >= 2
                        and normalize(t).lower() not in norm and t not in CONNECTIVES
-                       and not any(t in c for c in excused)
-                       and not self._seam(t, normalize(sentence).lower(), norm)]
+                       and not any(t in c for c in excused) and not self._seam(t, said, norm)]
             # Restating the question is allowed; then every other word must be in the text.
             if len(missing) > (0 if asked else MAX_UNSUPPORTED_TERMS):
                 return f"“{'、'.join(missing[:3])}”不在该条款中"

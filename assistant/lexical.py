@@ -75,10 +75,6 @@ class Tokenizer:
         toks = self._jieba.lcut_for_search(text, HMM=True)
         return [t for t in toks if t.strip() and not _PUNCT_RE.match(t) and t not in STOPWORDS]
 
-    def known(self, word: str) -> bool:
-        """A word of jieba's dictionary or the documents' own terms (not one jieba's HMM made up)."""
-        return self._jieba is not None and bool(self._jieba.FREQ.get(word))
-
     @staticmethod
     def _bigrams(text: str) -> list[str]:
         out: list[str] = []

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .answerability import AnswerabilityJudge
-from .citations import ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in, resolve_ref, strip_marks
+from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in, resolve_ref,
+                        strip_marks)
 from .corpus import Clause, Sentence, arabic_numbers
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
-# Words that carry no topic: question words, totals, counts like 三条 or 几个.
-_GENERIC_TERM_RE = ASKING_WORDS
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 
@@ -78,7 +77,7 @@ class PartWriter:
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible)
 
     def _terms(self, text: str, ranker: SentenceRanker) -> list[str]:
-        return [t for t in ranker.terms(text) if not _GENERIC_TERM_RE.fullmatch(t)
+        return [t for t in ranker.terms(text) if not ASKING_WORDS.fullmatch(t)
                 and not any(t in c for c in self.context_terms)]
 
     def missing(self, plan: Plan) -> str:

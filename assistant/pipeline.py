@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Literal
 
+from .answer import Answer, Mode, Style, Turn, validate_question
 from .answerability import AnswerabilityJudge
 from .citations import Citation, Verifier
 from .config import Settings
@@ -21,7 +22,6 @@ from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
 from .evidence import (PartAnswer, SentenceRanker, asks_location, grammar, line_events,
                        split_question, trim)
-from .answer import Answer, Mode, Style, Turn, validate_question
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
 from .parts import PartWriter, Plan
@@ -185,7 +185,11 @@ class Pipeline:
             c = named[0]
             lines = [f"{c.label}（{c.chapter}）：", c.body]
             run.citations.append(Citation(c.id, c.label, c.body, c.body in c.text))
-        yield from run.emit("\n".join(lines))
+        yield from self._lookup_closed(run, "\n".join(lines))
+
+    def _lookup_closed(self, run: _Run, direct: str) -> Iterator[str | Answer]:
+        """A model-free direct answer, then the notice, then the Answer (mode lookup)."""
+        yield from run.emit(direct)
         run.direct = "".join(run.parts)
         yield from run.emit("\n\n" + render("notice", style=run.style))
         yield run.finish(refused=False, mode="lookup")
@@ -197,10 +201,7 @@ class Pipeline:
         title = f"「{c.title.rstrip('。')}」" if c.id.isdigit() else ""
         quote = trim(best.text, plan.terms) or best.text
         run.citations.append(Citation(c.id, c.label, best.text, True, best.id))
-        yield from run.emit(f"写在{c.label}{title}：「{quote}」")
-        run.direct = "".join(run.parts)
-        yield from run.emit("\n\n" + render("notice", style=run.style))
-        yield run.finish(refused=False, mode="lookup")
+        yield from self._lookup_closed(run, f"写在{c.label}{title}：「{quote}」")
 
     def _generated_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
         """Answer each part of the question from its own evidence sentences, streaming per part."""

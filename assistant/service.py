@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .answer import Answer, Style, Turn
 from .citations import Citation
 from .config import Settings
 from .corpus import Clause
 from .embedding import Embedder, Kind
 from .errors import AssistantError, BusyError, GeneratorError, ServiceNotReadyError
 from .feedback import DB_NAME, FeedbackItem, FeedbackStore, make_item
-from .answer import Answer, Style, Turn
 from .pipeline import Pipeline
 from .retrieval import Retriever, SearchResult, load_retriever
 from .streaming import AnswerStream, Slots

@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterator, Sequence
 from html import escape
 
+from .answer import Answer, Turn
 from .corpus import Clause
 from .errors import AssistantError, public_message
-from .answer import Answer, Turn
 from .service import Outline, Service
 from .streaming import Queued, iterate
 

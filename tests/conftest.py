@@ -151,3 +151,11 @@ def fake_parts(tmp: Path, **overrides) -> tuple[Settings, FakeEmbedder, object]:
     embedder = FakeEmbedder()
     return settings, embedder, Retriever(build_index(settings, embedder), embedder, settings)
 
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    """Poll a condition (not a timing assertion: the deadline only stops a hung test)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)

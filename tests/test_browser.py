@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, ScriptedGenerator, fake_parts, live_server
 
+from assistant.answer import Answer
 from assistant.api import create_app
 from assistant.citations import Citation
 from assistant.feedback import DB_NAME
-from assistant.answer import Answer
 from assistant.pipeline import Pipeline
-from assistant.streaming import Turns
 from assistant.service import Service
+from assistant.streaming import Turns
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,11 +13,11 @@ import time
 
 import httpx
 import pytest
-from conftest import fake_parts, live_server
+from conftest import fake_parts, live_server, wait_until
 
+from assistant.answer import Answer
 from assistant.api import create_app
 from assistant.errors import BusyError
-from assistant.answer import Answer
 from assistant.pipeline import Pipeline
 from assistant.service import Service
 from assistant.ui import _ask
@@ -55,15 +55,6 @@ class GatedGenerator:
         finally:
             with self._lock:
                 self.active -= 1
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    """Poll a condition (not a timing assertion: the deadline only stops a hung test)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import ScriptedGenerator
 
-from assistant.citations import Verifier
-from assistant.evidence import align, asks_location
-from assistant.errors import QuestionError
-from assistant.index import build_index
 from assistant.answer import Answer, Turn
+from assistant.citations import Verifier
+from assistant.errors import QuestionError
+from assistant.evidence import align, asks_location
+from assistant.index import build_index
 from assistant.pipeline import Pipeline
 from assistant.retrieval import Retriever
 

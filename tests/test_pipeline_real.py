@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
+from assistant.answer import Turn
 from assistant.config import Settings
 from assistant.corpus import normalize
-from assistant.answer import Turn
 from assistant.pipeline import Pipeline
 
 pytestmark = pytest.mark.real

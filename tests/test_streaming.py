@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
+from conftest import wait_until
 
 from assistant.streaming import AnswerStream, Queued, Slots, Turns, aiterate, iterate
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    """Poll a condition (the deadline only stops a hung test)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 def test_slots_refuse_when_full_and_come_back():

@@ -7,9 +7,9 @@ import re
 import pytest
 from conftest import ScriptedGenerator, fake_parts
 
+from assistant.answer import Answer, Turn
 from assistant.citations import Citation
 from assistant.corpus import Clause
-from assistant.answer import Answer, Turn
 from assistant.pipeline import Pipeline
 from assistant.service import Service
 from assistant.ui import _ask, _rate, _show_clause, render_chat, render_clause, render_outline

@@ -25,6 +25,7 @@ _QUOTE_RE = re.compile(r"[「“\"『]([^」”\"』]{2,200})[」”\"』]")
 _ARABIC_RE = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUM_RE = re.compile(r"[零一二三四五六七八九十百千万亿两]{2,}")
 _HAN_RE = re.compile(r"[\u4e00-\u9fff]")
+_CONJUNCTION_RE = re.compile(r"[和与及、,，;；]")
 MIN_SUPPORT = 0.6  # share of a sentence's character bigrams that must occur in its clause
 MAX_UNSUPPORTED_TERMS = 1  # content words of a sentence that may be absent from its clause
 # Words an answer uses to frame what the text says; they assert nothing of their own.
@@ -32,6 +33,9 @@ CONNECTIVES = frozenset({"通过", "推动", "推进", "包括", "主要", "进�
                          "实现", "负责", "属于", "就是", "以及", "其中", "还有", "方面", "相关", "提到",
                          "规定", "明确", "指出", "强调", "文件", "意见", "内容", "重点", "措施",
                          "按照", "根据", "依据", "原文", "方针", "包含", "涉及", "有关", "对于", "关于"})
+# Grammar characters that assert nothing (also, already, question particles): a policy text
+# rarely uses them, so the check for characters the document never uses must not count them.
+GRAMMAR_CHARS = frozenset("也了吗呢吧就还又而且被让其即")
 # Words a question asks with (and totals, counts like 三条 or 几个): they carry no topic, and
 # restating them asserts nothing (「达州要建的是…」「…打算怎么搞」).
 ASKING_WORDS = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"
@@ -81,7 +85,9 @@ def strip_marks(sentence: str) -> tuple[str, list[str]]:
 
 
 def _bigrams(text: str) -> set[str]:
-    t = normalize(text)
+    # 和/与/及 and commas read as one list mark on both sides: 「南充和达州」 is worded as
+    # 「南充、达州」, 「阆中机场和通用机场」 as 「阆中机场,推进通用机场」.
+    t = _CONJUNCTION_RE.sub("、", normalize(text))
     return {t[i:i + 2] for i in range(len(t) - 1) if _HAN_RE.match(t[i]) or _HAN_RE.match(t[i + 1])}
 
 
@@ -165,7 +171,7 @@ class Verifier:
         # A character the document never uses, outside the question's own wording and the
         # framing words (包括, 按照), is a word the model brought in.
         novel = [ch for ch in _HAN_RE.findall(sentence)
-                 if ch not in self.vocabulary] if self.vocabulary else []
+                 if ch not in self.vocabulary and ch not in GRAMMAR_CHARS] if self.vocabulary else []
         if novel:
             framing = "".join(w for w in CONNECTIVES if w in sentence) + question
             if novel := [ch for ch in novel if ch not in framing]:

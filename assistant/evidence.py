@@ -25,6 +25,7 @@ from .corpus import Clause, Sentence
 ANSWER_TAG = "回答："
 NOT_COVERED = "文件未涉及"  # what the model is told to write for a part the text does not cover
 MAX_PARTS = 3
+WHETHER_MIN_CHARS = 10  # a yes/no part's line: 「是。」 and then what the text says
 MAX_ANSWER_CHARS = 80  # one short sentence; the small model rambles through lists otherwise
 QUOTE_CHARS = 60  # a quoted evidence sentence longer than this is cut to its relevant phrases
 
@@ -85,6 +86,40 @@ def distribute(part: str) -> list[str]:
     return [part[:i] + x + rest for x in items]
 
 
+_LEFT_STOP = set("的在对把从向给是有要将，,。？?；;：: ")
+_RIGHT_STOP = re.compile(r"的|之|方面|上|这|两|怎么|什么|如何|分别|各|都|有|要|是|将|[，,。？?；;：:]")
+# Predicates that relate the two things to each other (「达州和万州之间的合作」) ask one thing.
+_RECIPROCAL = re.compile(r"之间|相互|互相|一起|共同|协同|联动|合作|对接|衔接|关系|区别|不同|联系|比较")
+
+
+def coordinate(part: str) -> list[str]:
+    """「X的A和B怎么安排」 asks about A and about B: 「X的A怎么安排」, 「X的B怎么安排」.
+
+    One conjunction between two short noun phrases; not when the predicate relates them to
+    each other (之间, 合作, 区别 …). Whether the split stands is decided by the evidence (the
+    two parts must rest on different clauses), not here."""
+    hits = [m for m in _JOINER.finditer(part) if m.group(0) != "、"]
+    if len(hits) != 1 or _RECIPROCAL.search(part):
+        return [part]
+    at = hits[0].start()
+    i = at
+    while i > 0 and part[i - 1] not in _LEFT_STOP:
+        i -= 1
+    left = part[i:at]
+    if "、" in left or part[i - 1:i] == "、":
+        return [part]  # 「南充、达州和广安」: a list, asked of together
+    for word in ("哪些", "哪几", "什么"):  # 「争取哪些产业基地和…」: the conjunct is 产业基地
+        if word in left:
+            i, left = i + left.rindex(word) + len(word), left[left.rindex(word) + len(word):]
+    stop = _RIGHT_STOP.search(part, at + 1)
+    j = stop.start() if stop else len(part)
+    right = part[at + 1:j]
+    if not (2 <= len(left) <= 8 and 2 <= len(right) <= 8) or _QUESTION_WORD.search(left + right):
+        return [part]
+    rest = re.sub(r"^(?:这|那)?(?:两|二)(?:块|个|项|方面|者)|分别|各自", "", part[j:])
+    return [part[:i] + left + rest, part[:i] + right + rest]
+
+
 def _merge_to_questions(pieces: list[str]) -> list[str]:
     """Comma pieces grouped so that each group ends with the piece that carries its question word."""
     out, buf = [], ""
@@ -103,17 +138,31 @@ _LOCATE_RE = re.compile(r"(?:哪一?|第几)(?:条|款|章|段|部分)|(?:文件
                         r"|写在哪|在哪一?条")
 
 
+# 「能不能…」「有没有…」「…吗」: asks whether, and a bare 「可以」 answers it without content.
+_YES_NO_RE = re.compile(r"(.)不\1|有没有|是否|能否|可否|吗[？?。！!]*$|不[？?]*$")
+
+
+def asks_yes_no(question: str) -> bool:
+    """The question (or part) asks whether something holds."""
+    return bool(_YES_NO_RE.search(question.strip()))
+
+
 def asks_location(question: str) -> bool:
     """The question asks which clause or part of the document covers something."""
     return bool(_LOCATE_RE.search(question))
 
 
-def grammar(n_parts: int = 1) -> str:
-    """GBNF: exactly n_parts lines `回答：<text>`, each 2–MAX_ANSWER_CHARS characters."""
-    lines = ' "\\n" '.join(["line"] * max(1, n_parts))
-    return (f"root ::= {lines}\n"
-            f'line ::= "{ANSWER_TAG}" text\n'
-            f"text ::= [^\\n]{{2,{MAX_ANSWER_CHARS}}}\n")
+def grammar(n_parts: int = 1, whether: Sequence[bool] = ()) -> str:
+    """GBNF: exactly n_parts lines `回答：<text>`, each 2–MAX_ANSWER_CHARS characters.
+
+    A part that asks whether (`whether[i]`) gets at least WHETHER_MIN_CHARS: told to answer
+    yes or no and then say what the text says, the small model stops after 「是。」."""
+    lows = [WHETHER_MIN_CHARS if i < len(whether) and whether[i] else 2
+            for i in range(max(1, n_parts))]
+    root = ' "\\n" '.join(f"line{low}" for low in lows)
+    rules = "".join(f'line{low} ::= "{ANSWER_TAG}" [^\\n]{{{low},{MAX_ANSWER_CHARS}}}\n'
+                    for low in dict.fromkeys(lows))
+    return f"root ::= {root}\n{rules}"
 
 
 _PHRASE_END = "，,、；;：:。！？!?"

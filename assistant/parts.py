@@ -19,6 +19,7 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in
 from .corpus import Clause, Sentence, arabic_numbers
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
+SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
@@ -27,6 +28,7 @@ class Sink(Protocol):
     """Where a part's text and citations go (the pipeline's running answer)."""
 
     citations: list[Citation]
+    question: str  # the question as the user wrote it
 
     def emit(self, text: str) -> Iterator[str]: ...
 
@@ -40,6 +42,7 @@ class Plan:
     candidates: list[Sentence]
     holding: list[Sentence]  # the best candidates that hold what the part asks (a date...)
     eligible: list[Sentence]  # every candidate that does: what the model's line may rest on
+    named: tuple[str, ...] = ()  # places the part names
 
 
 class PartWriter:
@@ -74,7 +77,8 @@ class PartWriter:
         naming = [s for s in eligible if any(p in s.text for p in named)]
         eligible = naming or eligible
         top = set(candidates[:4]) | set(naming[:2])
-        return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible)
+        return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
+                    tuple(named))
 
     def _terms(self, text: str, ranker: SentenceRanker) -> list[str]:
         return [t for t in ranker.terms(text) if not ASKING_WORDS.fullmatch(t)
@@ -85,41 +89,47 @@ class PartWriter:
         verdict = self.verdict(plan.question, tuple(plan.candidates[:1]))
         return verdict.reason or "文件没有写这方面的内容"
 
-    def write(self, run: Sink, index: int, plan: Plan, events, verifier: Verifier):
-        """Stream one part: the model's line phrase by phrase while each prefix checks out
-        against one evidence sentence, else that part's best evidence quoted, else what the
-        text does not give. Returns the PartAnswer."""
+    def write(self, run: Sink, index: int, plan: Plan, events, verifier: Verifier,
+              taken: frozenset[str] = frozenset()):
+        """One part: the model's line, verified phrase by phrase against one evidence sentence
+        and shown when the line ends; else that part's best evidence quoted; else what the text
+        does not give. Returns the PartAnswer.
+
+        A line is shown up to its last verified phrase only if that is most of what it wrote
+        (SHOWN_SHARE): 「海绵城市」 of 「海绵城市、…是城市内涝问题的重要应对措施」 is a fragment,
+        and the evidence quoted answers better. A line resting on a sentence an earlier part's
+        line rests on (`taken`) repeats that part and does not answer this one."""
         question, terms, holding = plan.question, plan.terms, plan.holding
-        sep = "" if index == 0 else "\n"
-        shown, evidence, line = "", None, ""
+        asked = (question, getattr(run, "question", "") or "")
+        shown, evidence, line, start, written = "", None, "", None, ""
         for n, text, done in events_for(events, index):
+            line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
+            body = line.rstrip("，,、；;：:。！？!?")
+            if start is not None:
+                written = _balanced(body[start:])
             if len(text) >= MAX_ANSWER_CHARS:
                 break  # cut off by the length limit: keep what was verified up to a phrase end
-            line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
-            if not holding or NOT_COVERED in line:
+            if not holding or NOT_COVERED in line or len(body) < 4:
                 continue
-            body = line.rstrip("，,、；;：:。！？!?")
-            if len(body) < 6 or not _adds_to(body, question, verifier):
-                continue
-            # 「写在第14条」: a reference to the evidence's own clause is checked, not its number.
-            refs = [m.group(0) for m in _CLAUSE_REF_RE.finditer(body)]
-            s = align(_CLAUSE_REF_RE.sub("", body), plan.eligible, verifier, question)
-            if s is not None and any(resolve_ref(r, self.clauses) != s.clause_id for r in refs):
+            # The line as written, else without its opening that restates the question
+            # (「南充的城市定位是」: the user asked that, and the text need not say it).
+            s, k = None, None
+            for k in ([start] if start is not None else answer_starts(body, asked)):
+                s = self._check(_balanced(body[k:]), plan, verifier)
+                if s is not None and s.id not in taken:
+                    break
                 s = None
-            if s is None or not (any(t in body or t in s.text for t in terms) or not terms):
+            if s is None:
                 if done or shown or len(body) > UNVERIFIED_CHARS:
                     break  # stop at the last verified phrase (or give up on this line)
                 continue
-            evidence = s
-            new = body[len(shown):] if body.startswith(shown) else ""
-            if new:
-                yield from run.emit((sep if not shown else "") + new)
-                shown = body
-        if evidence is not None and shown:
+            evidence, start = s, k
+            shown = written = _balanced(body[k:])
+        if evidence is not None and shown and len(shown) >= SHOWN_SHARE * len(written):
             label = self.clauses[evidence.clause_id].label
             run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
                                           evidence.id))
-            yield from run.emit(f"〔{label}〕。")
+            yield from run.emit(("" if index == 0 else "\n") + f"{shown}〔{label}〕。")
             return PartAnswer(question, "generated", shown, (evidence,))
         if not holding:
             part = PartAnswer(question, "not_covered", "", (), self.missing(plan))
@@ -129,6 +139,24 @@ class PartWriter:
                               "回答未通过核对" if line else "模型未作答")
         yield from run.emit(self.text(part, run, first=index == 0))
         return part
+
+    def _check(self, said: str, plan: Plan, verifier: Verifier) -> Sentence | None:
+        """The eligible sentence that supports `said` (a line, or its answer after the
+        restated question), or None."""
+        if len(said) < 4 or not _adds_to(said, plan.question, verifier):
+            return None
+        # 「写在第14条」: a reference to the evidence's own clause is checked, not its number.
+        refs = [m.group(0) for m in _CLAUSE_REF_RE.finditer(said)]
+        # A part about a named place is not answered by a line about other places only
+        # (「巴中在产业上…」 → 「打造广元铝产业基地」 from a sentence that names both).
+        if plan.named and not any(p in said for p in plan.named) and places_in(said, self.places):
+            return None
+        s = align(_CLAUSE_REF_RE.sub("", said), plan.eligible, verifier, plan.question)
+        if s is not None and any(resolve_ref(r, self.clauses) != s.clause_id for r in refs):
+            return None
+        if s is None or not (any(t in said or t in s.text for t in plan.terms) or not plan.terms):
+            return None
+        return s
 
     def verdict(self, question: str, evidence: tuple[Sentence, ...],
                           terms: list[str] | tuple[str, ...] = ()):
@@ -170,6 +198,62 @@ def _adds_to(line: str, question: str, verifier: Verifier) -> bool:
     words = verifier.terms(line) if verifier.terms else re.findall(r"[\u4e00-\u9fff]{2}", line)
     return any(len(w) >= 2 and w not in question and w not in CONNECTIVES
                and w not in ("以下", "如下", "下列", "这些", "方面") for w in words)
+
+
+# Characters that join a restated question to its answer (「南充的定位是…」「…要建成…」).
+_GLUE = set("的是为有在要将把对和与及即就都也还：:，,、。；;！! “「")
+_PAUSES = ("，", ",", "：", ":", "、")
+
+
+def answer_starts(line: str, questions: tuple[str, ...]) -> list[int]:
+    """Where the line's answer may start, in the order to try: the line as written, then after
+    its opening that only restates the question (runs of characters copied from the question,
+    framing words, joining characters), earliest first.
+
+    「南充的城市定位是成渝经济区…」 → 成渝经济区…; 「…要建成嘉陵江流域国家…」 → 嘉陵江流域国家…;
+    a start that would open on framing words (「依据：」) or on a question fragment before a
+    comma (「规划，包括建设…」) is skipped for the one after it."""
+    def run_at(i: int) -> int:
+        return max((_common_run(line, i, q) for q in questions if q), default=0)
+
+    def word_at(i: int) -> str:
+        return next((w for w in CONNECTIVES if line.startswith(w, i)), "")
+
+    def framing(k: int) -> bool:  # 「依据：」「文件原文提到“」, not 「推动异地…」「包括红色旅游…」
+        word = word_at(k)
+        after = k + len(word)
+        return bool(word) and (after >= len(line) or line[after] in _GLUE or bool(word_at(after)))
+
+    starts, i = [], 0
+    while i < len(line):
+        run, word = run_at(i), word_at(i)
+        if run >= 2 or word or (run == 1 and line[i + 1:i + 2] in _PAUSES):
+            i += max(run, len(word))
+        elif line[i] in _GLUE:
+            i += 1
+        else:
+            break
+        if i < len(line) and line[i] not in _GLUE:
+            starts.append(i)
+    clean = [k for k in starts if not framing(k)
+             and not (run_at(k) and line[k + run_at(k):k + run_at(k) + 1] in _PAUSES)]
+    return list(dict.fromkeys([0, *clean]))
+
+
+def _balanced(said: str) -> str:
+    """Without a closing quote mark whose opening one was cut off with the restated question."""
+    for opening, closing in (("“", "”"), ("「", "」")):
+        if said.endswith(closing) and said.count(opening) < said.count(closing):
+            said = said[:-1]
+    return said
+
+
+def _common_run(line: str, i: int, question: str) -> int:
+    """Length of the longest run of the line starting at i that occurs in the question."""
+    n = 0
+    while i + n < len(line) and line[i:i + n + 1] in question:
+        n += 1
+    return n
 
 
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")

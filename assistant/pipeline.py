@@ -20,8 +20,8 @@ from .citations import Citation, Verifier
 from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
-from .evidence import (PartAnswer, SentenceRanker, asks_location, grammar, line_events,
-                       split_question, trim)
+from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_yes_no, coordinate,
+                       grammar, line_events, split_question, trim)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
 from .parts import PartWriter, Plan
@@ -216,6 +216,12 @@ class Pipeline:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
         plans = [self.writer.plan(self.retriever.glossary.expand(own), ranker, own) for own in owns]
+        if len(questions) == 1 and len(split := coordinate(owns[0])) == 2:
+            # 「A和B怎么安排」 is two parts when A and B are answered in different clauses.
+            halves = [self.writer.plan(self.retriever.glossary.expand(h), ranker, h) for h in split]
+            if all(h.holding for h in halves) and len(
+                    {h.holding[0].clause_id for h in halves}) == 2:
+                questions, plans = split, halves
         if not any(plan.holding for plan in plans):  # no evidence holds what is asked: no model
             reason = "；".join(dict.fromkeys(self.writer.missing(plan) for plan in plans))
             yield from run.emit(self._refusal("not_covered", reason))
@@ -228,7 +234,10 @@ class Pipeline:
         answers: list[PartAnswer] = []
         try:
             for i, plan in enumerate(plans):
-                answers.append((yield from self.writer.write(run, i, plan, events, verifier)))
+                taken = frozenset(s.id for p in answers if p.mode == "generated"
+                                  for s in p.evidence)
+                answers.append((yield from self.writer.write(run, i, plan, events, verifier,
+                                                             taken)))
         finally:
             if events is not None:
                 events.close()  # stops the model now, also when the reader hangs up mid-answer
@@ -254,16 +263,17 @@ class Pipeline:
         gold set, without them most lines restated the question or invented what was asked."""
         if self.generator is None:
             return None
-        parts = [{"question": q, "evidence": [trim(s.text, plan.terms, PROMPT_QUOTE_CHARS)
-                                              or s.text[:2 * PROMPT_QUOTE_CHARS]
-                                              for s in plan.holding[:EVIDENCE_PER_PART]]}
+        parts = [{"question": q, "yes_no": asks_yes_no(q),
+                  "evidence": [trim(s.text, plan.terms, PROMPT_QUOTE_CHARS)
+                               or s.text[:2 * PROMPT_QUOTE_CHARS]
+                               for s in plan.holding[:EVIDENCE_PER_PART]]}
                  for q, plan in zip(questions, plans, strict=True)]
         messages = [Message("system", self.system_prompt),
                     Message("user", render("answer", question=run.rewritten or run.question,
                                            parts=parts, style=run.style))]
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.llm_max_tokens * len(questions),
-            temperature=self.settings.llm_temperature, grammar=grammar(len(questions)))
+            temperature=self.settings.llm_temperature, grammar=grammar(len(questions), [p["yes_no"] for p in parts]))
         return line_events(_timed(tokens, run))
 
     def _complement(self, run: _Run, result: SearchResult, answers: list[PartAnswer],

@@ -8,8 +8,11 @@ from conftest import ScriptedGenerator
 from assistant.answer import Answer, Turn
 from assistant.citations import Verifier
 from assistant.errors import QuestionError
-from assistant.evidence import align, asks_location
+from assistant.evidence import (MAX_ANSWER_CHARS, WHETHER_MIN_CHARS, align, asks_location,
+                                coordinate,
+                                asks_yes_no, grammar)
 from assistant.index import build_index
+from assistant.parts import _balanced, answer_starts
 from assistant.pipeline import Pipeline
 from assistant.retrieval import Retriever
 
@@ -294,3 +297,156 @@ def test_a_sentence_already_quoted_for_one_part_is_not_quoted_again(retriever, s
     if len({c.sentence_id for c in a.citations}) == 1 and len(lines) == 2:
         assert "写明：「" in lines[0] and lines[1].startswith("同上")
     assert a.direct_answer.count("「") <= len({c.sentence_id for c in a.citations})
+
+
+# ---------------------------------------------------------------- the restated question
+
+
+@pytest.mark.parametrize("line,question,answer", [
+    ("南充的城市定位是成渝经济区北部中心城市", "南充的城市定位是什么", "成渝经济区北部中心城市"),
+    ("川东北的“双核”指南充和达州", "川东北的“双核”指哪两个城市", "南充和达州"),
+    ("嘉陵江流域要建成嘉陵江流域国家生态文明先行示范区", "嘉陵江流域要建成什么示范区",
+     "嘉陵江流域国家生态文明先行示范区"),  # the answer's own words that repeat the question stay
+    ("天然气从开采到产业利用有规划，包括建设国家天然气综合开发利用示范区", "天然气从开采到产业利用有啥规划",
+     "包括建设国家天然气综合开发利用示范区"),  # not 「规划，包括…」
+    ("是的，加大页岩气资源调查力度", "页岩气有没有安排", "加大页岩气资源调查力度"),
+    ("巴中在城市定位上，支持巴中建设示范城市", "巴中在城市定位和产业上怎么安排", "支持巴中建设示范城市"),
+    ("是。推动异地门诊医疗全面联网结算", "在外地看门诊能直接结算吗", "推动异地门诊医疗全面联网结算"),
+    ("是。依据：文件原文提到“开工建设阆中机场”", "听说要在阆中建国际机场，是真的吗",
+     "开工建设阆中机场”"),  # the closing quote mark is dropped by the writer (below)
+])
+def test_the_answer_starts_after_the_restated_question(line, question, answer):
+    starts = answer_starts(line, (question,))
+    assert starts[0] == 0 and line[starts[1]:] == answer  # the whole line is tried first
+
+
+def test_a_quote_mark_left_without_its_opening_is_dropped():
+    assert _balanced("开工建设阆中机场”") == "开工建设阆中机场"
+    assert _balanced("文件提到“开工建设阆中机场”") == "文件提到“开工建设阆中机场”"
+
+
+def test_a_whether_part_must_say_more_than_yes():
+    rules = grammar(2, [False, True])
+    assert f"[^\\n]{{2,{MAX_ANSWER_CHARS}}}" in rules
+    assert f"[^\\n]{{{WHETHER_MIN_CHARS},{MAX_ANSWER_CHARS}}}" in rules
+    assert rules.startswith("root ::= line2 ") and grammar(1) == grammar(1, [False])
+
+
+@pytest.mark.parametrize("line,question", [
+    ("加快建设升钟水库灌区二期", "升钟水库灌区有什么安排"),   # nothing restated: the line as is
+    ("达州、广元", "进出川门户型交通枢纽有几个"),
+])
+def test_a_line_that_restates_nothing_is_taken_whole(line, question):
+    assert answer_starts(line, (question,)) == [0]
+
+
+def test_a_restated_question_is_dropped_and_its_answer_kept(retriever, settings):
+    p, _ = make(retriever, settings, "回答：升钟水库灌区的建设目标是加快建设升钟水库灌区二期。")
+    a = p.ask("升钟水库灌区的建设目标是什么")
+    assert a.mode == "generated"
+    assert a.direct_answer.startswith("加快建设升钟水库灌区二期〔第（三）条〕")
+    assert_all_verified(a, retriever)
+
+
+def test_a_restated_false_premise_is_not_shown(retriever, settings):
+    """The question's own claim (国际机场) is never shown, even when the rest checks out."""
+    p, _ = make(retriever, settings, "回答：是的，阆中要建国际机场，开工建设阆中机场。")
+    a = p.ask("听说要在阆中建国际机场，是真的吗")
+    assert "国际" not in a.direct_answer and "阆中机场" in a.direct_answer
+    assert_all_verified(a, retriever)
+
+
+@pytest.mark.parametrize("question,line,passes", [
+    # Grammar characters the document never uses (也, 了) and 和 for 、 assert nothing.
+    ("哪些城市要建进出川门户型交通枢纽", "达州和广元也要建设进出川门户型综合交通枢纽", True),
+    ("进出川门户型交通枢纽在哪些城市", "达州和广元", True),
+    # They do not let a word through: 钒钛 is still the model's, 成都 still not in the text.
+    ("哪些城市要建进出川门户型交通枢纽", "达州也要建钒钛交通枢纽", False),
+    ("进出川门户型交通枢纽在哪些城市", "达州和成都", False),
+])
+def test_grammar_characters_and_conjunctions_assert_nothing(wide_verifier, question, line,
+                                                           passes):
+    sentences = [s for c in wide_verifier.given.values() for s in c.sentences]
+    assert (align(line, sentences, wide_verifier, question) is not None) == passes
+
+
+@pytest.mark.parametrize("question,yes_no", [
+    ("社保能不能异地办", True), ("县里的职业中专能升格吗", True), ("页岩气有没有相关安排", True),
+    ("检查结果能互认不", True), ("是否支持广安建设示范城市？", True),
+    # Near misses: open questions that merely contain 不, 吗-less 会, or ask which/what.
+    ("南充的城市定位是什么", False), ("哪些项目不在规划里", False), ("会议多久开一次", False),
+    ("成南达万高铁是要开工了还是还在做前期？", False), ("各市在医疗方面怎么跨区域合作", False),
+])
+def test_a_whether_question_is_told_apart(question, yes_no):
+    assert asks_yes_no(question) == yes_no
+
+
+def test_a_whether_question_asks_the_model_for_the_evidence_too(retriever, settings):
+    p, gen = make(retriever, settings, "回答：可以")
+    p.ask("社保能不能异地办")
+    p.ask("社会保险异地协同经办有什么安排")
+    assert "先答是或否" in gen.calls[0][-1].content
+    assert "先答是或否" not in gen.calls[1][-1].content
+
+
+@pytest.mark.parametrize("question,parts", [
+    ("嘉陵江的生态保护和水污染防治怎么安排", ["嘉陵江的生态保护怎么安排", "嘉陵江的水污染防治怎么安排"]),
+    ("广元要争取哪些产业基地和国家试点城市", ["广元要争取哪些产业基地", "广元要争取哪些国家试点城市"]),
+    ("红色旅游和红色文化这两块怎么搞", ["红色旅游怎么搞", "红色文化怎么搞"]),
+    ("巴中在城市定位和产业上分别怎么安排", ["巴中在城市定位上怎么安排", "巴中在产业上怎么安排"]),
+    # Near misses: the predicate relates the two (之间, 合作, 区别), or no two short conjuncts.
+    ("达州和万州之间都有哪些合作", ["达州和万州之间都有哪些合作"]),
+    ("南充和达州的定位有什么区别", ["南充和达州的定位有什么区别"]),
+    ("天然气从开采到产业利用有啥规划", ["天然气从开采到产业利用有啥规划"]),
+    ("南充、达州和广安要建什么", ["南充、达州和广安要建什么"]),
+])
+def test_a_question_about_two_things_is_cut_in_two(question, parts):
+    assert coordinate(question) == parts
+
+
+def test_two_things_answered_in_different_clauses_are_two_parts(retriever, settings):
+    p, gen = make(retriever, settings, "回答：加快建设升钟水库灌区二期\n回答：积极开展海绵城市建设")
+    a = p.ask("升钟水库灌区和海绵城市有什么安排")
+    assert "分2行回答" in gen.calls[0][-1].content
+    assert len(a.direct_answer.split("\n")) == 2 and "3" in a.cited_ids
+    assert_all_verified(a, retriever)
+
+
+def test_a_line_whose_verified_start_is_a_fragment_falls_back_to_evidence(retriever, settings):
+    """Most of the line is unverified: its first phrase alone is not shown as the answer."""
+    p, _ = make(retriever, settings,
+                "回答：9000亿元,是川东北经济区到2030年建成世界一流城市群的重要目标和核心任务。")
+    a = p.ask("到2022年川东北地区生产总值要达到多少")
+    assert a.mode == "extractive" and "2030" not in a.text and "世界一流" not in a.text
+    assert "9000亿元" in a.direct_answer  # the quoted evidence answers it
+    assert_all_verified(a, retriever)
+
+
+def test_a_part_about_a_place_is_not_answered_with_another_place(retriever, settings):
+    """Two parts, one per city: a line about 广元 does not answer the part about 巴中."""
+    p, _ = make(retriever, settings, "回答：打造广元铝产业基地和电子产业基地\n回答：打造广元铝产业基地和电子产业基地")
+    a = p.ask("巴中有什么产业基地？广元有什么产业基地？")
+    first, second = a.direct_answer.split("\n")[:2]
+    assert "写明：「" in first and not first.startswith("打造广元")  # 巴中's evidence, quoted
+    assert second.startswith("打造广元铝产业基地和电子产业基地〔第（十）条〕")
+    assert_all_verified(a, retriever)
+
+
+def test_a_part_repeating_the_line_of_the_part_before_is_not_its_answer(retriever, settings):
+    p, _ = make(retriever, settings, "回答：加快建设升钟水库灌区二期\n回答：加快建设升钟水库灌区二期")
+    a = p.ask("升钟水库灌区有什么安排？海绵城市有什么安排？")
+    first, second = a.direct_answer.split("\n")[:2]
+    assert first.startswith("加快建设升钟水库灌区二期〔第（三）条〕")
+    assert not second.startswith("加快建设升钟水库灌区二期〔")
+    assert_all_verified(a, retriever)
+
+
+@pytest.mark.parametrize("question,line,passes", [
+    # A list the line joins with 和 where the text has a comma between the items.
+    ("川东北要建哪些机场", "开工建设阆中机场和通用机场", True),
+    ("川东北要建哪些机场", "开工建设阆中机场和国际机场", False),
+])
+def test_list_marks_are_one_mark(retriever, question, line, passes):
+    clause = retriever.index.clause("1")
+    v = Verifier([clause], {"阆中", "巴中"}, {"川东北"}, terms=retriever.index.tokenizer)
+    assert (align(line, clause.sentences, v, question) is not None) == passes

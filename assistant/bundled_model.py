@@ -213,3 +213,49 @@ def restore_state(llama, path: Path) -> bool:
     except (OSError, KeyError, ValueError, RuntimeError):
         path.unlink(missing_ok=True)
         return False
+
+
+def save_seq_state(ctx, seq_id: int, tokens: list[int], path: Path) -> None:
+    """Write one sequence's KV cells and its tokens atomically (batched engine's prefix)."""
+    import ctypes
+
+    import llama_cpp
+    import numpy as np
+
+    size = llama_cpp.llama_state_seq_get_size(ctx, seq_id)
+    raw = np.zeros(size, dtype=np.uint8)
+    buffer = (ctypes.c_uint8 * size).from_buffer(raw)
+    if llama_cpp.llama_state_seq_get_data(ctx, buffer, size, seq_id) != size:
+        raise RuntimeError("llama.cpp could not write the sequence state")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kv-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, input_ids=np.asarray(tokens, dtype=np.intc), seq_state=raw)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def restore_seq_state(ctx, seq_id: int, tokens: list[int], path: Path) -> bool:
+    """Load a saved sequence into seq_id; False (and the file removed) if unreadable or if it
+    holds other tokens."""
+    import ctypes
+
+    import llama_cpp
+    import numpy as np
+
+    try:
+        with np.load(path) as data:
+            ids = data["input_ids"].tolist()
+            raw = np.ascontiguousarray(data["seq_state"], dtype=np.uint8)
+        if ids != list(tokens):
+            raise ValueError("state holds another prompt")
+        buffer = (ctypes.c_uint8 * raw.size).from_buffer(raw)
+        if llama_cpp.llama_state_seq_set_data(ctx, buffer, raw.size, seq_id) != raw.size:
+            raise RuntimeError("llama.cpp refused the saved sequence state")
+        return True
+    except (OSError, KeyError, ValueError, RuntimeError):
+        path.unlink(missing_ok=True)
+        return False

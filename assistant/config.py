@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     llm_api_key: str = "not-needed"
     llm_threads: int = 2
     llm_context: int = 6144  # the whole document (~3.6k tokens) sits in the cached prefix
+    # llama-cpp: answers decoded together in one batch (the document's KV cells are shared
+    # between them); each slot beyond the first adds llm_slot_context positions to the context.
+    # 1 = one answer at a time through llama-cpp-python's high-level Llama.
+    llm_parallel: int = Field(default=4, ge=1, le=16)
+    llm_slot_context: int = 512  # one answer's user turn plus its generated tokens
     llm_max_tokens: int = 72
     llm_temperature: float = 0.0
     llm_timeout: float = 120.0  # seconds the openai backend waits for the server to answer

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from . import bundled_model
+from .batching import cut_at_stop
 from .config import Settings
 from .errors import GeneratorError, MissingDependencyError
 
@@ -228,24 +229,6 @@ def _error_detail(text: str) -> str:
         return text[:300]
 
 
-def _cut_at_stop(chunks: Iterable[str], stop: Sequence[str]) -> Iterator[str]:
-    """Yield text until a stop string appears, holding back a tail that could start one."""
-    keep = max((len(s) for s in stop), default=1) - 1
-    buffer = ""
-    for chunk in chunks:
-        buffer += chunk
-        hits = [i for i in (buffer.find(s) for s in stop if s) if i >= 0]
-        if hits:
-            if min(hits):
-                yield buffer[:min(hits)]
-            return
-        if len(buffer) > keep:
-            yield buffer[:len(buffer) - keep]
-            buffer = buffer[len(buffer) - keep:]
-    if buffer:
-        yield buffer
-
-
 class TransformersGenerator:
     """Any local causal LM (a model directory, or a .gguf file) via transformers, streamed."""
 
@@ -329,7 +312,7 @@ class TransformersGenerator:
             worker = threading.Thread(target=run, name="transformers-generate", daemon=True)
             worker.start()
             try:
-                yield from _cut_at_stop(streamer, stop)
+                yield from cut_at_stop(streamer, stop)
             finally:  # stops generate() at its next token if the reader quit early
                 cancel.set()
                 worker.join()
@@ -345,7 +328,15 @@ def make_generator(settings: Settings) -> Generator:
             raise GeneratorError(
                 f"llama-cpp 后端的 ASSISTANT_LLM_MODEL 必须是 .gguf 文件路径，而不是 {model!r}；"
                 "留空则使用随包附带的 Qwen2.5-Coder-1.5B。")
-        return LlamaCppGenerator(Path(model) if model else None, cache_dir=settings.cache_dir,
+        path = Path(model) if model else None
+        if settings.llm_parallel > 1:
+            from .llama_batched import BatchedLlamaGenerator
+
+            context = settings.llm_context + (settings.llm_parallel - 1) * settings.llm_slot_context
+            return BatchedLlamaGenerator(path, cache_dir=settings.cache_dir,
+                                         threads=settings.llm_threads, context=context,
+                                         slots=settings.llm_parallel)
+        return LlamaCppGenerator(path, cache_dir=settings.cache_dir,
                                  threads=settings.llm_threads, context=settings.llm_context)
     if backend == "openai":
         return OpenAIGenerator(settings.llm_base_url, model=model, api_key=settings.llm_api_key,

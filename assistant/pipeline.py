@@ -48,7 +48,9 @@ class Pipeline:
     def __init__(self, settings: Settings, retriever: Retriever, generator: Generator | None,
                  turns: Turns | None = None):
         self.settings, self.retriever, self.generator = settings, retriever, generator
-        self.turns = turns if turns is not None else Turns()  # answers take turns on the LLM
+        # Answers take turns on the LLM, as many at once as it has batch slots.
+        self.turns = (turns if turns is not None
+                      else Turns(capacity=getattr(generator, "slots", 1)))
         index = retriever.index
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]

@@ -46,17 +46,21 @@ class Slots:
 
 
 class Turns:
-    """Turn-taking on the one LLM, first come first served.
+    """Turn-taking on the one LLM, first come first served, `capacity` answers at a time (the
+    generator's batch slots; 1 for a backend that answers one question at a time).
 
     A waiter is known by its cancel Event: once that is set it leaves the line at once instead
     of holding its place until its turn comes.
     """
 
-    def __init__(self, poll: float = 0.05):
+    def __init__(self, poll: float = 0.05, capacity: int = 1):
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
         self._cond = threading.Condition()
         self._line: deque[threading.Event] = deque()
-        self._busy = False
+        self._busy = 0  # answers holding a turn
         self._poll = poll
+        self.capacity = capacity
 
     @contextmanager
     def hold(self, cancel: threading.Event | None = None) -> Iterator[bool]:
@@ -68,26 +72,26 @@ class Turns:
         finally:
             if ours:
                 with self._cond:
-                    self._busy = False
+                    self._busy -= 1
                     self._cond.notify_all()
 
     def _acquire(self, me: threading.Event) -> bool:
         with self._cond:
             self._line.append(me)
             try:
-                while self._busy or self._line[0] is not me:
+                while self._busy >= self.capacity or self._line[0] is not me:
                     if me.is_set():
                         return False
                     self._cond.wait(self._poll)
-                self._busy = True
+                self._busy += 1
                 return True
             finally:
                 self._line.remove(me)
                 self._cond.notify_all()
 
     def ahead(self, cancel: threading.Event) -> int | None:
-        """How many answers are before this one (the one generating included); None when it
-        is not waiting for the LLM."""
+        """How many answers are before this one (those generating included); None when it is
+        not waiting for the LLM."""
         with self._cond:
             for i, waiter in enumerate(self._line):
                 if waiter is cancel:

@@ -162,8 +162,25 @@ def _index(r: dict) -> list[str]:
     return out
 
 
+def _concurrency(r: dict) -> list[str]:
+    c = r["concurrency"]
+    fifo = c["engines"]["fifo"]["lone_p50_med_ms"]
+    out = ["## Several users at once", "",
+           (f"{c['users']} questions the model answers (fact, number, list), asked one after "
+            f"another (lone) and all at once; {c['runs']} runs, engines and modes interleaved "
+            "in each; medians of the per-run p50s of total answer time."), "",
+           "| engine | slots | lone p50 (s) | all at once p50 (s) | ratio | lone / FIFO lone |",
+           "|---|---|---|---|---|---|"]
+    for name, e in c["engines"].items():
+        out.append(f"| {name} | {e['slots']} | {_f(e['lone_p50_med_ms'] / 1000, 2)} | "
+                   f"{_f(e['users_p50_med_ms'] / 1000, 2)} | {_f(e['ratio'], 2)} | "
+                   f"{_f(e['lone_p50_med_ms'] / fifo, 3)} |")
+    return out + [""]
+
+
 SECTIONS = (  # title, renderer, the result keys it reads
     ("Answers (warm process)", _answers, ("answers",)),
+    ("Several users at once", _concurrency, ("concurrency",)),
     ("Retrieval", _retrieval, ("retrieval",)),
     ("Embedding API", _embeddings, ("embeddings",)),
     ("Cold start and memory", _cold_start, ("cold_start",)),

@@ -2,6 +2,8 @@
 
 Measures, in one run and on one machine (described in the report, with the load average at the
 start and the end):
+  concurrency  N users at once vs one, p50 answer time, the configured (batched) engine and the
+             one-at-a-time FIFO engine interleaved in each run (eval/bench_answers.py)
   answers    TTFT p50/p95 (first streamed text and the model's own first token) and total time,
              warm process, over a stratified sample of eval/gold.jsonl; naive baseline in the
              same run (eval/bench_answers.py)
@@ -56,6 +58,10 @@ TARGETS = {
     "first_answer_text_p50_s": ("first answer text p50 (verified text, not a header)",
                                 ("answers", "first_answer_text_p50_ms"), 1e-3, "<=", 1.5, "s"),
     "total_answer_p50_s": ("full answer p50", ("answers", "total_p50_ms"), 1e-3, "<=", 5.0, "s"),
+    "users_p50_ratio": ("8 users at once p50 / one user p50", ("concurrency", "ratio"), 1, "<=",
+                        2.5, "x"),
+    "lone_vs_fifo": ("one user p50, batched / FIFO engine (same run)",
+                     ("concurrency", "lone_vs_fifo"), 1, "<=", 1.10, "x"),
     "retrieval_p50_ms": ("retrieval p50 (hybrid+lookup)", ("retrieval", "p50_ms"), 1, "<=", 30.0,
                          "ms"),
     "embedding_api_throughput_ratio": ("embedding API throughput / in-process",
@@ -74,13 +80,14 @@ def parse_args() -> argparse.Namespace:
     # Both samples are type-stratified: at least one question of each of the 7 types.
     ap.add_argument("--answers", type=int, help="gold questions answered (30; quick 7)")
     ap.add_argument("--baseline-n", type=int, help="of those, by the naive baseline (10; quick 7)")
+    ap.add_argument("--users", type=int, help="users at once in the concurrency phase (8)")
     ap.add_argument("--served-answers", type=int, help="answers over HTTP for RSS (6; quick 2)")
     ap.add_argument("--synthetic-clauses", type=int, help="synthetic corpus size (10000; quick 500)")
     ap.add_argument("--cold-kv", action="store_true", help="also time a start without KV state")
     ap.add_argument("--gold", type=Path, default=EVAL / "gold.jsonl")
     ap.add_argument("--out-dir", type=Path, default=EVAL / "results")
     args = ap.parse_args()
-    defaults = {"runs": (3, 2), "answers": (30, 7), "baseline_n": (10, 7),
+    defaults = {"runs": (3, 2), "answers": (30, 7), "baseline_n": (10, 7), "users": (8, 8),
                 "served_answers": (6, 2), "synthetic_clauses": (10_000, 500)}
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
@@ -108,6 +115,18 @@ def bench_answers_in_process(pipeline, settings: Settings, args) -> dict:
         if r.model_first:
             out["ratio_model_first_token_to_baseline"] = out["model_first_token_p50_ms"] / base
         out["ratio_total_to_baseline"] = out["total_p50_ms"] / out["baseline_total_p50_ms"]
+    return out
+
+
+def bench_concurrency(pipeline, settings: Settings, args) -> dict:
+    """Lone vs N users at once, the configured engine against the FIFO engine, interleaved."""
+    twin = bench_answers.fifo_twin(pipeline, settings)
+    engines = {"batched": pipeline, "fifo": twin} if twin else {"fifo": pipeline}
+    questions = bench_answers.model_questions(pipeline, load_gold(args.gold), args.users)
+    out = bench_answers.measure_concurrency(engines, questions, args.runs, progress=True)
+    main = out["engines"]["batched" if "batched" in out["engines"] else "fifo"]
+    out["ratio"] = main["ratio"]
+    out["lone_vs_fifo"] = main["lone_p50_med_ms"] / out["engines"]["fifo"]["lone_p50_med_ms"]
     return out
 
 
@@ -283,6 +302,7 @@ def run(args) -> dict:
     res["llm"] = pipeline.generator.id
     embedder = pipeline.retriever.embedder
     phase("answers", bench_answers_in_process, pipeline, settings, args)
+    phase("concurrency", bench_concurrency, pipeline, settings, args)
     phase("retrieval", bench_retrieval, pipeline.retriever, args)
     phase("embeddings", bench_embedding_api, settings, embedder, args)
     phase("cold_start", bench_cold_start, args)

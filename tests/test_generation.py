@@ -6,15 +6,19 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from assistant import bundled_model, generation
+from assistant.batching import cut_at_stop
 from assistant.bundled_model import ModelPart, assemble_model, assemble_parts
 from assistant.config import Settings
 from assistant.errors import GeneratorError, ModelFileError
@@ -25,6 +29,7 @@ from assistant.generation import (
     TransformersGenerator,
     make_generator,
 )
+from assistant.llama_batched import BatchedLlamaGenerator
 
 # --- Model assembly on small synthetic parts ---
 
@@ -126,8 +131,10 @@ def test_bundled_parts_are_all_installed():
 
 def test_make_generator_picks_backend_without_loading(tmp_path):
     llama = make_generator(Settings(cache_dir=tmp_path))
-    assert isinstance(llama, LlamaCppGenerator)
+    assert isinstance(llama, BatchedLlamaGenerator) and llama.slots == 4
     assert llama.id == "llama-cpp/qwen2.5-coder-1.5b-instruct-q4_k_m"
+    one = make_generator(Settings(cache_dir=tmp_path, llm_parallel=1))
+    assert isinstance(one, LlamaCppGenerator) and one.id == llama.id
     assert list(tmp_path.iterdir()) == []  # nothing assembled or loaded yet
     own = make_generator(Settings(llm_model=str(tmp_path / "Other-Q8.gguf")))
     assert own.id == "llama-cpp/other-q8"
@@ -135,7 +142,7 @@ def test_make_generator_picks_backend_without_loading(tmp_path):
     assert isinstance(openai, OpenAIGenerator) and openai.id == "openai/qwen"
     hf = make_generator(Settings(llm_backend="transformers", llm_model=str(tmp_path)))
     assert isinstance(hf, TransformersGenerator)
-    for gen in (llama, openai, hf):
+    for gen in (llama, one, openai, hf):
         assert isinstance(gen, generation.Generator)
 
 
@@ -162,7 +169,13 @@ def test_message_rejects_unknown_role():
     (["stop", "here"], ["stop"], ""),
 ])
 def test_cut_at_stop(chunks, stop, expected):
-    assert "".join(generation._cut_at_stop(chunks, stop)) == expected
+    assert "".join(cut_at_stop(chunks, stop)) == expected
+
+
+def test_cut_at_stop_holds_back_only_a_possible_start_of_a_stop_string():
+    pieces = cut_at_stop(iter(["中国", "的首都", "是<", "|e", "北京"]), ["<|end|>"])
+    assert [next(pieces), next(pieces)] == ["中国", "的首都"]  # not held back at all
+    assert list(pieces) == ["是", "<|e北京"]
 
 
 # --- OpenAI backend against a live loopback SSE server ---
@@ -289,7 +302,8 @@ def tiny_gguf() -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_llama(tiny_gguf) -> LlamaCppGenerator:
-    gen = make_generator(Settings(llm_model=str(tiny_gguf), llm_context=2048, llm_threads=1))
+    gen = make_generator(Settings(llm_model=str(tiny_gguf), llm_context=2048, llm_threads=1,
+                                  llm_parallel=1))
     gen.load()
     return gen
 
@@ -350,10 +364,107 @@ def test_llama_cpp_honours_stop_and_max_tokens(tiny_llama):
     assert 1 <= len(short) <= 3
 
 
+@pytest.fixture(scope="module")
+def tiny_batched(tiny_gguf, tmp_path_factory) -> BatchedLlamaGenerator:
+    gen = make_generator(Settings(llm_model=str(tiny_gguf), llm_context=2048, llm_threads=1,
+                                  llm_parallel=3))
+    state = tmp_path_factory.mktemp("kv")
+    assert gen.warm([Message("system", SYSTEM), Message("user", "Hi.")], state) == "computed+saved"
+    gen.state_dir = state
+    yield gen
+    gen.close()
+
+
+QUESTIONS = ("What is the capital of France?", "Name one colour.", "Count to five.")
+
+
+def _ask(gen, question: str, **kw) -> str:
+    return "".join(gen.stream([Message("system", SYSTEM), Message("user", question)],
+                              max_tokens=16, **kw))
+
+
+def _same_start(a: str, b: str) -> bool:
+    """Two answers to one question, one decoded alone and one in a batch: batching may change
+    float sums a little, so one may end a token sooner (「12」 vs 「12\n\nThe answer is 12.」), but
+    they start the same (8 characters, or all of the shorter)."""
+    return len(os.path.commonprefix([a, b])) >= min(8, len(a), len(b)) > 0
+
+
+def test_batched_streams_answer_together_as_they_would_alone(tiny_batched):
+    native, scheduler = tiny_batched._ensure_loaded()
+    prefix = len(scheduler.prefix)
+    alone = {q: _ask(tiny_batched, q) for q in QUESTIONS}
+    batches: list[list[tuple[int, int, int, bool]]] = []
+    real_decode = native.decode
+    native.decode = lambda entries: (batches.append(list(entries)), real_decode(entries))[1]
+    gate, together = threading.Event(), {}
+    try:  # the scheduler is held until all three wait, so they are admitted together
+        threading.Thread(target=scheduler.call, args=(lambda: gate.wait(30),)).start()
+        threads = [threading.Thread(target=lambda q=q: together.update({q: _ask(tiny_batched, q)}))
+                   for q in QUESTIONS]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(scheduler._waiting) == len(QUESTIONS))
+        gate.set()
+        for t in threads:
+            t.join(60)
+    finally:
+        del native.decode
+    assert all(alone.values()) and set(together) == set(QUESTIONS)
+    for q in QUESTIONS:  # batching may change float sums a little, not the start of an answer
+        a, b = alone[q], together[q]
+        assert _same_start(a, b), (a, b)
+    assert prefix > 100  # the system prompt is the shared prefix, copied, never re-read:
+    assert not [e for batch in batches for e in batch if e[1] < prefix - 8]
+    assert len({e[2] for e in batches[0]}) == len(QUESTIONS)  # read in one batch
+    assert max(len({e[2] for e in b}) for b in batches[1:]) == len(QUESTIONS)  # and written
+
+
+def test_batched_cancelling_one_stream_leaves_the_others_and_frees_its_slot(tiny_batched):
+    alone = {q: _ask(tiny_batched, q) for q in QUESTIONS}
+    streams = {q: tiny_batched.stream([Message("system", SYSTEM), Message("user", q)],
+                                      max_tokens=16) for q in QUESTIONS}
+    first = next(streams[QUESTIONS[0]])  # joins the batch
+    got = {q: [next(streams[q])] for q in QUESTIONS[1:]}
+    streams[QUESTIONS[0]].close()  # cancelled mid-answer
+    for q in QUESTIONS[1:]:
+        got[q].extend(streams[q])
+    assert first and alone[QUESTIONS[0]].startswith(first)
+    for q in QUESTIONS[1:]:
+        assert _same_start("".join(got[q]), alone[q]), (got[q], alone[q])
+    _, scheduler = tiny_batched._ensure_loaded()
+    wait_until(lambda: scheduler.active == 0)
+    assert _ask(tiny_batched, QUESTIONS[0]) == alone[QUESTIONS[0]]  # its slot serves again
+
+
+def test_batched_prefix_restores_from_the_saved_state(tiny_gguf, tiny_batched):
+    again = make_generator(Settings(llm_model=str(tiny_gguf), llm_context=2048, llm_threads=1,
+                                    llm_parallel=2))
+    try:
+        assert again.warm([Message("system", SYSTEM), Message("user", "Hi.")],
+                          tiny_batched.state_dir) == "restored"
+        assert _ask(again, QUESTIONS[1]) == _ask(tiny_batched, QUESTIONS[1])
+    finally:
+        again.close()
+
+
+def test_batched_honours_stop_and_grammar(tiny_batched):
+    messages = [Message("user", "List the numbers from 1 to 20 separated by commas.")]
+    full = "".join(tiny_batched.stream(messages, max_tokens=40))
+    assert "5" in full
+    cut = "".join(tiny_batched.stream(messages, max_tokens=40, stop=["5"]))
+    assert "5" not in cut and full.startswith(cut)
+    shaped = "".join(tiny_batched.stream(messages, max_tokens=40,
+                                         grammar='root ::= "Answer: " [0-9] [0-9]? "."'))
+    assert re.fullmatch(r"Answer: [0-9]{1,2}\.", shaped), shaped  # and ended by the grammar
+
+
 def test_llama_cpp_missing_gguf_says_which_file(tmp_path):
-    gen = make_generator(Settings(llm_model=str(tmp_path / "absent.gguf")))
-    with pytest.raises(GeneratorError, match="absent.gguf"):
-        list(gen.stream([Message("user", "hi")]))
+    for parallel in (1, 4):
+        gen = make_generator(Settings(llm_model=str(tmp_path / "absent.gguf"),
+                                      llm_parallel=parallel))
+        with pytest.raises(GeneratorError, match="absent.gguf"):
+            list(gen.stream([Message("user", "hi")]))
 
 
 @pytest.mark.real
@@ -409,3 +520,56 @@ def test_real_bundled_model_answers_in_chinese():
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text), text
     assert "北京" in text
     assert (cache_dir / bundled_model.MODEL_FILENAME).stat().st_size == 1117320768
+
+
+@pytest.fixture(scope="module")
+def real_batched():
+    gen = make_generator(Settings(cache_dir=Settings().cache_dir, llm_parallel=3))
+    assert isinstance(gen, BatchedLlamaGenerator)
+    assert gen.warm([Message("system", REAL_SYSTEM), Message("user", "你好")]) == "computed"
+    yield gen
+    gen.close()
+
+
+REAL_SYSTEM = ("你是四川省的政策咨询助手，只用中文、用一句话回答。已知事实：" +
+               "川东北经济区包括南充、达州、广元、巴中、广安五市。南充的定位是成渝第二城。" * 4)
+REAL_QUESTIONS = ("川东北经济区包括哪几个市？", "南充的定位是什么？", "中国的首都是哪座城市？")
+
+
+def _real_ask(gen, question: str) -> Iterator[str]:
+    from assistant.evidence import grammar
+
+    return gen.stream([Message("system", REAL_SYSTEM), Message("user", question)],
+                      max_tokens=48, grammar=grammar(1))
+
+
+@pytest.mark.real
+def test_real_batched_streams_answer_together_as_alone_and_survive_a_cancel(real_batched):
+    from assistant.evidence import ANSWER_TAG
+
+    alone = {q: "".join(_real_ask(real_batched, q)) for q in REAL_QUESTIONS}
+    for q, text in alone.items():  # the grammar's shape, in Chinese
+        assert re.fullmatch(ANSWER_TAG + r"[^\n]{2,80}", text), (q, text)
+        assert sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 4, text
+    assert "南充" in alone[REAL_QUESTIONS[0]] and "北京" in alone[REAL_QUESTIONS[2]]
+    together: dict[str, str] = {}
+    threads = [threading.Thread(target=lambda q=q: together.update({q: "".join(_real_ask(
+        real_batched, q))})) for q in REAL_QUESTIONS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    for q in REAL_QUESTIONS:
+        a, b = alone[q], together[q]
+        assert _same_start(a, b), (a, b)
+    # One stream cancelled mid-way: the other two finish as they would alone; its slot frees.
+    streams = {q: _real_ask(real_batched, q) for q in REAL_QUESTIONS}
+    got = {q: [next(s)] for q, s in streams.items()}
+    streams[REAL_QUESTIONS[0]].close()
+    for q in REAL_QUESTIONS[1:]:
+        got[q].extend(streams[q])
+        assert "".join(got[q]) == together[q] or len(
+            os.path.commonprefix(["".join(got[q]), alone[q]])) >= 8
+    _, scheduler = real_batched._ensure_loaded()
+    wait_until(lambda: scheduler.active == 0)
+    assert "".join(_real_ask(real_batched, REAL_QUESTIONS[0])) == alone[REAL_QUESTIONS[0]]

@@ -67,6 +67,48 @@ def test_a_cancelled_waiter_leaves_the_line_and_the_rest_move_up():
     assert order == [1, 2]
 
 
+def test_turns_admit_up_to_their_capacity_at_once_and_queue_the_rest_in_order():
+    turns, releases = Turns(capacity=2), [threading.Event(), threading.Event()]
+    holding = [threading.Event(), threading.Event()]
+
+    def holder(i: int) -> None:
+        with turns.hold() as ours:
+            assert ours
+            holding[i].set()
+            releases[i].wait(10)
+
+    holders = [threading.Thread(target=holder, args=(i,)) for i in range(2)]
+    for t in holders:
+        t.start()
+    assert all(h.wait(10) for h in holding)  # both hold a turn at the same time
+    cancels = [threading.Event() for _ in range(3)]
+    order: list[int] = []
+
+    def waiter(i: int) -> None:
+        with turns.hold(cancels[i]) as ours:
+            if ours:
+                order.append(i)
+
+    waiters = []
+    for i in range(3):
+        waiters.append(threading.Thread(target=waiter, args=(i,)))
+        waiters[-1].start()
+        wait_until(lambda k=i + 1: turns.waiting == k)
+    assert [turns.ahead(c) for c in cancels] == [2, 3, 4]  # both holders count as ahead
+    releases[0].set()
+    for t in waiters:
+        t.join(10)
+    assert order == [0, 1, 2] and turns.waiting == 0
+    releases[1].set()
+    for t in holders:
+        t.join(10)
+
+
+def test_turns_need_a_positive_capacity():
+    with pytest.raises(ValueError):
+        Turns(capacity=0)
+
+
 def _events(items, closed: list):
     try:
         yield from items

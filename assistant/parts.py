@@ -129,6 +129,11 @@ class PartWriter:
             label = self.clauses[evidence.clause_id].label
             run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
                                           evidence.id))
+            # A line about a named place that no longer names it (its opening restated the
+            # question: 「广元的城市定位是…」) is led by the place, so the answer says whose it is.
+            lead = [p for p in plan.named if p in evidence.text]
+            if lead and not any(p in shown for p in plan.named):
+                shown = "、".join(lead) + "：" + shown
             yield from run.emit(("" if index == 0 else "\n") + f"{shown}〔{label}〕。")
             return PartAnswer(question, "generated", shown, (evidence,))
         if not holding:

@@ -22,9 +22,11 @@ from assistant.pipeline import Pipeline
 from assistant.service import Service
 from assistant.ui import _ask
 
-REPLY = "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元,区域协同发展机制更加完善。"
-FIRST = REPLY.index("亿元,") + 3  # the first piece is a whole verifiable phrase, shown at once
-QUESTION = "到2022年川东北地区生产总值要达到多少"
+REPLY = "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。\n回答：区域协同发展机制更加完善。"
+# The first piece is the whole first line: a part is shown once its line ends, and the model
+# still holds the LLM while it writes the second part's line.
+FIRST = REPLY.index("\n") + 1
+QUESTION = "到2022年川东北地区生产总值要达到多少？区域协同发展机制要怎样？"
 
 
 class GatedGenerator:
@@ -112,7 +114,7 @@ def test_streams_take_turns_in_arrival_order_and_never_overlap(parts):
 def test_a_cancelled_waiter_leaves_the_line_at_once(parts):
     service, gen = make_service(parts)
     first = service.stream(QUESTION)
-    assert isinstance(next(first), str)  # the first verified phrase; the LLM still holds
+    assert isinstance(next(first), str)  # the first part, verified; the LLM still holds for the second
     holder = threading.Thread(target=lambda: list(first))
     holder.start()
     wait_until(lambda: gen.started == 1)

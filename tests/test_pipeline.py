@@ -348,6 +348,17 @@ def test_a_restated_question_is_dropped_and_its_answer_kept(retriever, settings)
     assert_all_verified(a, retriever)
 
 
+def test_a_trimmed_answer_about_a_place_still_names_it(retriever, settings):
+    """Without its restated opening 「广元的城市定位是」 the line would not say whose positioning
+    it gives; the place leads it. A line that names the place is shown as it is."""
+    p, _ = make(retriever, settings, "回答：广元的城市定位是川陕甘结合部区域中心城市和北向东出桥头堡。")
+    a = p.ask("广元的城市定位是什么")
+    assert a.direct_answer.startswith("广元：川陕甘结合部区域中心城市")
+    assert_all_verified(a, retriever)
+    p, _ = make(retriever, settings, "回答：支持广元打造川陕甘结合部区域中心城市。")
+    assert p.ask("广元的城市定位是什么").direct_answer.startswith("支持广元打造")
+
+
 def test_a_restated_false_premise_is_not_shown(retriever, settings):
     """The question's own claim (国际机场) is never shown, even when the rest checks out."""
     p, _ = make(retriever, settings, "回答：是的，阆中要建国际机场，开工建设阆中机场。")

@@ -28,7 +28,7 @@ from .retrieval import SearchResult
 
 # What a question asks for, by the form of the question → what the evidence must then contain.
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
-    ("具体时间", re.compile(r"什么时候|啥时候|何时|哪一?年|几月|哪天|哪一天|几号|多会儿|时间表|具体时间|截止"),
+    ("具体时间", re.compile(r"什么时候|啥时候|何时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
     ("会议或工作频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|每年.{0,3}几次|几年一次|频率|频次|隔多久"),
      re.compile(r"每[年季月周天半]|定期|一次")),
@@ -42,9 +42,13 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
     # that is not a year.
     ("具体数量", re.compile(r"几个|(?<!第)几条|几所|几家|几项|几座|几大|多少个|多少条|多少家|多少项"),
-     re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大|批)|[、和]")),
+     re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和]")),  # not 一批
     ("具体数字", re.compile(r"多少|多大|多长|多高|多宽|多远"),
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|批|成|倍|万|亿|%)|百分之")),
+    # Who holds an office: the text must name the office (policy texts rarely name people).
+    ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人)"
+                      r"(是谁|叫什么|姓什么|是哪位)|姓名"),
+     re.compile(r"院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志")),
     ("联系方式", re.compile(r"电话|热线|手机号|邮箱|网址|官网|联系方式|联系人|办公地址|在哪办公"),
      re.compile(r"\d{3,}[-\d]{4,}|@|https?://|www\.|[路街道]\d+号")),
     # The document's own issuance (number, issuer, validity) is rarely in its body text.
@@ -55,6 +59,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
 )
 _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪里|哪儿|哪几|多少|是否|有没有|有哪些|吗|呢|啥|"
                              r"请问|一下|文件|政策|意见|里面|关于|方面|情况|内容|说说|介绍|一共|总共|"
+                             r"出现|提到|提及|涉及|写到|说到|讲到|"
                              r"分别|各自|[一二三四五六七八九十两几]+[个条项所家类座大种]")
 _HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -62,11 +67,17 @@ _FUNCTION_CHARS = re.compile(r"[和与及跟同对在的了是有要把将会能
 # Kinds whose answer is a quantity: the thing counted or measured must be in the evidence too
 # (「城镇化率要达到多少」 is not answered by a sentence holding only the GDP target).
 QUANTITIES = ("具体金额", "具体比例", "具体数量", "具体数字")
+# Kinds whose answer belongs to something the question names: that thing must be in the
+# evidence (「五年行动计划从哪一年执行」 is not answered by another sentence's year).
+MEASURED = (*QUANTITIES, "具体时间")
 # A route "X至Y" / "X经Z至Y": a place named only there is a road's end, nothing more.
 _ROUTE_RE = re.compile(r"[\u4e00-\u9fff]{1,4}(?:经[\u4e00-\u9fff]{1,4})?至[\u4e00-\u9fff]{1,4}")
 _ROUTE_ASK = re.compile(r"至|到|经过|途经|高速|铁路|高铁|公路|城际|航线|航道|通道|线路|路线|连接|连通")
 _YEAR_RE = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
-_ZONE_RE = re.compile(r"([\u4e00-\u9fff]{2,4})经济区")
+# A named economic zone: 「关中经济区」, not 「经济区域」 (a region in general), and not the end of
+# 「新区和经济区」 (a named zone has no conjunction or particle in its name).
+_ZONE_RE = re.compile(r"([\u4e00-\u9fff]{2,4})经济区(?!域)")
+_NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,21 @@ class Answerability:
 
 
 ANSWERABLE = Answerability(True)
+
+
+def _periodic(evidence: str, terms: list[str] | tuple[str, ...]) -> bool:
+    """「年度重点任务清单」: the thing the question asks about is yearly (quarterly, monthly) by
+    the word right before it; a 年度 before something else says nothing of it."""
+    ev = normalize(evidence)
+    return any(normalize(t) in m.group(1) or m.group(1).startswith(normalize(t))
+               for m in re.finditer(r"(?:年度|季度|月度)([\u4e00-\u9fff]{2,8})", ev)
+               for t in terms if len(t) >= 2)
+
+
+def _zones(question: str) -> list[str]:
+    """The named economic zones a question mentions (the words before 经济区)."""
+    names = (_NOT_IN_NAME.sub("", z) for z in _ZONE_RE.findall(question))
+    return [z for z in names if len(z) >= 2]
 
 
 def asked_kind(question: str) -> str:
@@ -107,7 +133,7 @@ class AnswerabilityJudge:
         for year in _YEAR_RE.findall(q):
             if year not in self.document:
                 return Answerability(False, "文件没有提到所问年份的情况", year)
-        for zone in _ZONE_RE.findall(q):
+        for zone in _zones(q):
             names = [zone[-n:] + "经济区" for n in (2, 3, 4) if len(zone) >= n]
             if not any(normalize(name) in self.document for name in names):
                 return Answerability(False, f"文件只涉及本经济区，没有“{zone[-2:]}经济区”的内容",
@@ -130,11 +156,15 @@ class AnswerabilityJudge:
         text = normalize(clause_text)
         return not terms or any(normalize(t) in text for t in terms)
 
-    def relevant(self, question: str, evidence: str, ignore: frozenset[str] | set[str]) -> bool:
+    def relevant(self, question: str, evidence: str, ignore: frozenset[str] | set[str],
+                 words: list[str] | tuple[str, ...] = ()) -> bool:
         """Whether the evidence shares a word with the question beyond the places it names and
-        the document's own title words (「今天南充天气怎么样」 shares only 南充 with the text)."""
+        the document's own title words (「今天南充天气怎么样」 shares only 南充 with the text).
+        `words`: one-character words of the question that name a thing (港 of 广安港)."""
         q = arabic_numbers(unicodedata.normalize("NFKC", question))
         ev = normalize(evidence)
+        if any(normalize(w) in ev for w in words):
+            return True
         names = [p for p in self._places if p in q and normalize(p) in ev]
         for word in sorted(ignore | self._places, key=len, reverse=True):
             q = q.replace(word, " ")
@@ -162,7 +192,7 @@ class AnswerabilityJudge:
         for year in _YEAR_RE.findall(q):
             if year not in ev:
                 return Answerability(False, "文件没有给出所问年份的相关内容", year)
-        for zone in _ZONE_RE.findall(q):
+        for zone in _zones(q):
             if not any(normalize(zone[-n:] + "经济区") in around for n in (2, 3, 4)
                        if len(zone) >= n):
                 return Answerability(False, f"文件没有写{zone[-2:]}经济区的这方面内容", zone)
@@ -178,13 +208,15 @@ class AnswerabilityJudge:
             return Answerability(False, f"文件只在交通线路名称中提到{where}", where)
         for name, asks, holds in ASKS:
             if asks.search(q):
-                if not holds.search(unicodedata.normalize("NFKC", evidence)):
+                if not holds.search(unicodedata.normalize("NFKC", evidence)) and not (
+                        name == "会议或工作频次" and _periodic(evidence, terms)):
                     return Answerability(False, f"文件没有给出{name}", name)
                 # What is measured must be in the evidence too: a quarter of the character pairs
                 # of the question's words (pairs, since 川东北地区 may be cut as 北地 + 东北地区).
-                grams = {t[i:i + 2] for t in terms if not _YEAR_RE.fullmatch(t)
-                         for i in range(len(t) - 1)}
-                if name in QUANTITIES and grams and 4 * sum(g in ev for g in grams) < len(grams):
+                said = [normalize(arabic_numbers(t)) for t in terms
+                        if not _YEAR_RE.fullmatch(t) and not asks.search(t)]  # 啥时候 is the ask
+                grams = {t[i:i + 2] for t in said for i in range(len(t) - 1)}
+                if name in MEASURED and grams and 4 * sum(g in ev for g in grams) < len(grams):
                     return Answerability(False, f"文件没有给出{name}", name)
                 break
         return ANSWERABLE

@@ -89,7 +89,7 @@ def distribute(part: str) -> list[str]:
 _LEFT_STOP = set("的在对把从向给是有要将，,。？?；;：: ")
 _RIGHT_STOP = re.compile(r"的|之|方面|上|这|两|怎么|什么|如何|分别|各|都|有|要|是|将|[，,。？?；;：:]")
 # Predicates that relate the two things to each other (「达州和万州之间的合作」) ask one thing.
-_RECIPROCAL = re.compile(r"之间|相互|互相|一起|共同|协同|联动|合作|对接|衔接|关系|区别|不同|联系|比较")
+_RECIPROCAL = re.compile(r"之间|相互|互相|一起|共同|协同|联动|合作|对接|衔接|关系|区别|不同|联系|比较|相比|对比|谁更|哪个更|更[快慢高低大小多少好强]")
 
 
 def coordinate(part: str) -> list[str]:

@@ -20,6 +20,7 @@ from .corpus import Clause, Sentence, arabic_numbers
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
+RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
@@ -52,6 +53,7 @@ class PartWriter:
                  judge: AnswerabilityJudge):
         self.clauses, self.places, self.context_terms = clauses, places, context_terms
         self.judge = judge
+        self._counts: dict[str, int] = {}
 
     def plan(self, question: str, ranker: SentenceRanker, own: str = "") -> Plan:
         """One part's content words, ranked candidate sentences, and those that hold its answer.
@@ -67,10 +69,14 @@ class PartWriter:
         # English words stand in the searched text as their Chinese equivalents.
         content = [t for t in mine if t not in named and not t.isascii()
                    and not any(t != o and t in o for o in mine)]
-        asked = list(dict.fromkeys(terms + named + re.findall(r"\d+", arabic_numbers(question))))
+        # One-character words the document uses in few clauses name things too (锂, 钾, 港).
+        singles = [t for t in ranker.tokenizer(question) if len(t) == 1
+                   and "\u4e00" <= t <= "\u9fff" and 1 <= self._clause_count(t) <= RARE_CLAUSES]
+        asked = list(dict.fromkeys(terms + named + singles
+                                   + re.findall(r"\d+", arabic_numbers(question))))
         eligible = [s for s in candidates
                     if self.verdict(question, (s,), content).answerable
-                    and self.judge.relevant(question, s.text, self.context_terms)
+                    and self.judge.relevant(question, s.text, self.context_terms, singles)
                     and self.judge.covers(asked, self.clauses[s.clause_id].text)]
         # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
         # answered with 南充's sentence of the same clause.
@@ -79,6 +85,11 @@ class PartWriter:
         top = set(candidates[:4]) | set(naming[:2])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named))
+
+    def _clause_count(self, word: str) -> int:
+        if word not in self._counts:
+            self._counts[word] = sum(word in c.text for c in self.clauses.values())
+        return self._counts[word]
 
     def _terms(self, text: str, ranker: SentenceRanker) -> list[str]:
         return [t for t in ranker.terms(text) if not ASKING_WORDS.fullmatch(t)

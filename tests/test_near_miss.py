@@ -94,6 +94,15 @@ NEAR_MISS = [
     "天然气开发和锂钾开发分别怎么安排？",
     "医疗和应急方面各有什么合作？",
     "学前教育怎么发展？普通高中呢？",
+    # zones, schedules, frequencies, people, one-character things, the document itself
+    "要跟哪些新区和经济区对接合作？",
+    "文件提到哪些重要经济区域要对接？",
+    "重点任务清单多久制定一次？",
+    "重点工作的时间表由谁来明确？",
+    "谁来负责推进川东北振兴发展？",
+    "钾这种资源文件提了吗？",
+    "长三角在文件里出现了吗？",
+    "文件提到京津冀了吗？",
 ]
 
 
@@ -124,6 +133,8 @@ def test_near_misses_are_answered(pipeline, question):
 @pytest.mark.parametrize("question", [
     "成南达万高铁哪年能通车？", "联席会议多久开一次？", "巴中石墨产业基地年产值是多少？",
     "联席会议办公室的电话是多少？", "2025年川东北的目标是啥", "今天南充天气怎么样",
+    "联席会议的召集人是谁？", "职业教育联盟的负责人叫什么名字？", "五年行动计划哪一年开始执行？",
+    "川东北经济区和攀西经济区相比，谁的增速更快？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -134,3 +145,26 @@ def test_every_quantity_kind_is_a_kind_the_judge_asks_about():
     from assistant.answerability import ASKS, QUANTITIES
 
     assert set(QUANTITIES) <= {name for name, _, _ in ASKS}
+
+
+@pytest.mark.parametrize("question,zones", [
+    ("关中经济区有什么合作", ["关中"]),
+    ("要跟哪些新区和经济区对接", []),  # 经济区 in general, not a zone named 「区和」
+    ("国内重要经济区域有哪些", []),
+    ("川东北经济区和川南经济区相比", ["川东北", "川南"]),
+])
+def test_named_zones(question, zones):
+    from assistant.answerability import _zones
+
+    assert _zones(question) == zones
+
+
+@pytest.mark.parametrize("evidence,terms,periodic", [
+    ("制定年度重点任务清单,推动区域间协作联动", ["重点任务清单"], True),
+    ("制定年度重点任务清单,推动区域间协作联动", ["任务清单"], True),
+    ("充分发挥联席会议制度作用,制定年度重点任务清单", ["联席会议"], False),
+])
+def test_a_yearly_thing_is_yearly_only_by_the_word_before_it(evidence, terms, periodic):
+    from assistant.answerability import _periodic
+
+    assert _periodic(evidence, terms) == periodic

@@ -15,12 +15,13 @@ from typing import Protocol
 
 from .answerability import AnswerabilityJudge
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in, resolve_ref,
-                        strip_marks)
+                        strip_marks, support)
 from .corpus import Clause, Sentence, arabic_numbers
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
+REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
@@ -101,15 +102,17 @@ class PartWriter:
         return verdict.reason or "文件没有写这方面的内容"
 
     def write(self, run: Sink, index: int, plan: Plan, events, verifier: Verifier,
-              taken: frozenset[str] = frozenset()):
+              taken: dict[str, str] | None = None):
         """One part: the model's line, verified phrase by phrase against one evidence sentence
         and shown when the line ends; else that part's best evidence quoted; else what the text
         does not give. Returns the PartAnswer.
 
         A line is shown up to its last verified phrase only if that is most of what it wrote
         (SHOWN_SHARE): 「海绵城市」 of 「海绵城市、…是城市内涝问题的重要应对措施」 is a fragment,
-        and the evidence quoted answers better. A line resting on a sentence an earlier part's
-        line rests on (`taken`) repeats that part and does not answer this one."""
+        and the evidence quoted answers better. A line that repeats what an earlier part's line
+        said from the same sentence (`taken`: sentence id → that part's text) does not answer
+        this one; a line saying something else from that sentence does."""
+        taken = taken or {}
         question, terms, holding = plan.question, plan.terms, plan.holding
         asked = (question, getattr(run, "question", "") or "")
         shown, evidence, line, start, written = "", None, "", None, ""
@@ -126,8 +129,9 @@ class PartWriter:
             # (「南充的城市定位是」: the user asked that, and the text need not say it).
             s, k = None, None
             for k in ([start] if start is not None else answer_starts(body, asked)):
-                s = self._check(_balanced(body[k:]), plan, verifier)
-                if s is not None and s.id not in taken:
+                said = _balanced(body[k:])
+                s = self._check(said, plan, verifier)
+                if s is not None and support(said, taken.get(s.id, "")) < REPEATED_SHARE:
                     break
                 s = None
             if s is None:
@@ -138,6 +142,7 @@ class PartWriter:
             shown = written = _balanced(body[k:])
         if evidence is not None and shown and len(shown) >= SHOWN_SHARE * len(written):
             label = self.clauses[evidence.clause_id].label
+            shown = self._yes_or_no(shown, plan, evidence)
             run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
                                           evidence.id))
             # A line about a named place that no longer names it (its opening restated the
@@ -156,6 +161,24 @@ class PartWriter:
         yield from run.emit(self.text(part, run, first=index == 0))
         return part
 
+    def _yes_or_no(self, shown: str, plan: Plan, evidence: Sentence) -> str:
+        """A line that opens with yes or no (「是。依据：文件原文提到“…」): the opening is a claim
+        the phrase checks do not cover. 「是」 stays only if every word of the question is in the
+        evidence's clause (「阆中建国际机场，是真的吗」: 国际 is not, so no 「是」); a 「不/没有」 never
+        stays (what follows is the text's own positive sentence). Framing words after it go."""
+        m = _YES_NO_RE.match(shown)
+        if m is None:
+            return shown
+        rest = _balanced_open(_SAYS_RE.sub("", _FRAMING_RE.sub("", shown[m.end():])))
+        if len(rest) < 4:
+            return shown
+        if rest.startswith("“") and rest.endswith("”") or rest.startswith("「") and rest.endswith("」"):
+            rest = rest[1:-1]
+        clause = self.clauses[evidence.clause_id].text
+        claim = _ASKING_WHETHER_RE.sub("", plan.question)  # what the question supposes
+        holds = all(t in clause for t in plan.terms if t in claim)
+        return f"是，{rest}" if m.group(1) in _YES and holds else rest
+
     def _check(self, said: str, plan: Plan, verifier: Verifier) -> Sentence | None:
         """The eligible sentence that supports `said` (a line, or its answer after the
         restated question), or None."""
@@ -172,6 +195,14 @@ class PartWriter:
             return None
         if s is None or not (any(t in said or t in s.text for t in plan.terms) or not plan.terms):
             return None
+        # Of the two things an either-or question offers, the line's must be the sentence's:
+        # both are the question's own words, so the checks above cannot tell them apart.
+        alternatives = _alternatives(plan.question)
+        chosen = [a for a in alternatives if a in said]
+        if len(chosen) == 1:
+            other = next(a for a in alternatives if a != chosen[0])
+            if support(chosen[0], s.text) <= max(support(other, s.text), 0.4):
+                return None
         return s
 
     def verdict(self, question: str, evidence: tuple[Sentence, ...],
@@ -210,10 +241,27 @@ def events_for(events, index: int):
 
 
 def _adds_to(line: str, question: str, verifier: Verifier) -> bool:
-    """The line names something the question did not (「…有以下安排」「招商引资机制写在」 do not)."""
+    """The line names something the question did not (「…有以下安排」「招商引资机制写在」 do not):
+    a word, a number (「一共5个市」 to 「几个市」), or one of the two things an either-or question
+    offers (「是B型」 to 「是A型还是B型」)."""
     words = verifier.terms(line) if verifier.terms else re.findall(r"[\u4e00-\u9fff]{2}", line)
-    return any(len(w) >= 2 and w not in question and w not in CONNECTIVES
-               and w not in ("以下", "如下", "下列", "这些", "方面") for w in words)
+    if any(len(w) >= 2 and w not in question and w not in CONNECTIVES
+           and w not in ("以下", "如下", "下列", "这些", "方面") for w in words):
+        return True
+    asked_numbers = set(re.findall(r"\d+", arabic_numbers(question)))
+    if set(re.findall(r"\d+", arabic_numbers(line))) - asked_numbers:
+        return True
+    return len([a for a in _alternatives(question) if a in line]) == 1
+
+
+_EITHER_OR = re.compile(r"([^，,。？?！!是为要在]{2,12})还是([^，,。？?！!吗呢的]{2,12})")
+
+
+def _alternatives(question: str) -> tuple[str, ...]:
+    """The two things an either-or question offers (「…是要开工了还是还在做前期」 →
+    要开工了, 还在做前期), or ()."""
+    m = _EITHER_OR.search(question)
+    return (m.group(1), m.group(2)) if m else ()
 
 
 # Characters that join a restated question to its answer (「南充的定位是…」「…要建成…」).
@@ -273,6 +321,18 @@ def _common_run(line: str, i: int, question: str) -> int:
 
 
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
+_YES = ("是", "是的", "对", "会", "能", "可以", "有")
+_YES_NO_RE = re.compile(r"^(是的|是|对|会|能|可以|有|不是|不会|不能|不可以|没有|否|不)[。，,！!；;]\s*")
+_ASKING_WHETHER_RE = re.compile(r"(.)不\1|有没有|是否|能否|可否|吗|听说|据说|是真的|真的|到底")
+_SAYS_RE = re.compile(r"^文件(?:原文)?中?(?:提到|指出|写明|明确|规定|要求)了?[：:，,]?\s*")
+
+
+def _balanced_open(said: str) -> str:
+    """Without an opening quote mark whose closing one was never shown."""
+    for opening, closing in (("“", "”"), ("「", "」")):
+        if said.startswith(opening) and said.count(closing) < said.count(opening):
+            said = said[1:]
+    return said
 
 
 def _strip_title(sentence: str, clauses: list[Clause]) -> str:

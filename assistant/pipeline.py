@@ -236,8 +236,8 @@ class Pipeline:
         answers: list[PartAnswer] = []
         try:
             for i, plan in enumerate(plans):
-                taken = frozenset(s.id for p in answers if p.mode == "generated"
-                                  for s in p.evidence)
+                taken = {s.id: p.text for p in answers if p.mode == "generated"
+                         for s in p.evidence}
                 answers.append((yield from self.writer.write(run, i, plan, events, verifier,
                                                              taken)))
         finally:

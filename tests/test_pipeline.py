@@ -359,6 +359,57 @@ def test_a_trimmed_answer_about_a_place_still_names_it(retriever, settings):
     assert p.ask("广元的城市定位是什么").direct_answer.startswith("支持广元打造")
 
 
+@pytest.mark.parametrize("question,line,shown", [
+    # A number the question asked for is something the line adds; a wrong one still fails.
+    ("振兴发展的责任主体一共几个市", "责任主体一共5个市。", True),
+    ("振兴发展的责任主体一共几个市", "责任主体一共6个市。", False),
+    # Of the two things an either-or question offers, the one the sentence says.
+    ("保税物流中心是A型还是B型", "保税物流中心是B型。", True),
+    ("保税物流中心是A型还是B型", "保税物流中心是A型。", False),
+    ("成南达万高铁是要开工了还是还在做前期？", "成南达万高铁是要开工了。", True),
+    ("成南达万高铁是要开工了还是还在做前期？", "成南达万高铁还在做前期。", False),
+])
+def test_an_answer_may_be_a_number_or_one_of_two_things_offered(retriever, settings, question,
+                                                                line, shown):
+    p, _ = make(retriever, settings, "回答：" + line)
+    a = p.ask(question)
+    assert (a.mode == "generated") == shown, a.direct_answer
+    assert_all_verified(a, retriever)
+
+
+def test_a_second_part_may_rest_on_the_first_parts_sentence_but_not_repeat_it(retriever,
+                                                                               settings):
+    q = "到2022年川东北地区生产总值要达到多少？区域协同发展机制要怎样？"
+    first = "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。\n"
+    p, _ = make(retriever, settings, first + "回答：区域协同发展机制更加完善。")
+    a = p.ask(q)
+    lines = a.direct_answer.split("\n")
+    assert a.mode == "generated" and len(lines) == 2
+    assert "9000亿元" in lines[0] and lines[1].startswith("区域协同发展机制更加完善")
+    assert_all_verified(a, retriever)
+    p, _ = make(retriever, settings, first + "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。")
+    lines = p.ask(q).direct_answer.split("\n")
+    assert len(lines) == 2 and "9000亿元" not in lines[1]
+
+
+@pytest.mark.parametrize("question,line,answer", [
+    # 「是」 stays only when every word the question supposes is in the evidence's clause.
+    ("农产品冷链物流有没有安排", "是。加快推进农产品冷链物流体系建设",
+     "是，加快推进农产品冷链物流体系建设〔"),
+    ("听说要在阆中建国际机场，是真的吗", "是。依据：文件原文提到“开工建设阆中机场,推进通用机场建设",
+     "开工建设阆中机场"),  # no 国际 in the text: no 「是」, and no framing or stray quote mark
+    # A 「没有」 before the text's own positive sentence never stays.
+    ("农产品冷链物流有没有安排", "没有。加快推进农产品冷链物流体系建设", "加快推进农产品冷链物流体系建设〔"),
+])
+def test_a_yes_or_no_is_a_claim_checked_against_the_clause(retriever, settings, question, line,
+                                                          answer):
+    p, _ = make(retriever, settings, "回答：" + line)
+    a = p.ask(question)
+    assert a.mode == "generated" and a.direct_answer.startswith(answer), a.direct_answer
+    assert "依据" not in a.direct_answer and "“" not in a.direct_answer
+    assert_all_verified(a, retriever)
+
+
 def test_a_restated_false_premise_is_not_shown(retriever, settings):
     """The question's own claim (国际机场) is never shown, even when the rest checks out."""
     p, _ = make(retriever, settings, "回答：是的，阆中要建国际机场，开工建设阆中机场。")

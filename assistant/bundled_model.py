@@ -150,6 +150,29 @@ def assemble_parts(parts: Sequence[ModelPart], target: Path, sha256: str) -> Pat
         return target
 
 
+def gguf_to_load(model_path: Path | None, cache_dir: Path) -> Path:
+    """The GGUF a llama-cpp backend loads: the configured file, else the bundled model assembled
+    into the cache; checks that llama-cpp-python is installed and the file is there."""
+    from .errors import GeneratorError, MissingDependencyError
+
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "llama-cpp 后端需要 llama-cpp-python —— 请运行 `pip install -e .`") from exc
+    path = model_path or assemble_model(cache_dir)
+    if not path.is_file():
+        raise GeneratorError(f"找不到 GGUF 模型文件 {path} —— 请检查 ASSISTANT_LLM_MODEL")
+    return path
+
+
+def load_failed(path: Path, exc: Exception) -> Exception:
+    """The error to raise when llama.cpp cannot load the GGUF at `path`."""
+    from .errors import GeneratorError
+
+    return GeneratorError(f"无法加载 GGUF 模型 {path}：{exc}。请确认文件完整，或删除后重新拼接。")
+
+
 def assemble_model(cache_dir: Path) -> Path:
     """Path of the bundled Qwen2.5-Coder GGUF, assembled from its part packages on first use."""
     return assemble_parts(bundled_parts(), Path(cache_dir) / MODEL_FILENAME, MODEL_SHA256)

@@ -84,20 +84,14 @@ class LlamaCppGenerator:
     def _ensure_loaded(self):
         if self._llama is not None:
             return self._llama
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "llama-cpp 后端需要 llama-cpp-python —— 请运行 `pip install -e .`") from exc
-        path = self._model_path or bundled_model.assemble_model(self._cache_dir)
-        if not path.is_file():
-            raise GeneratorError(f"找不到 GGUF 模型文件 {path} —— 请检查 ASSISTANT_LLM_MODEL")
+        path = bundled_model.gguf_to_load(self._model_path, self._cache_dir)
+        from llama_cpp import Llama
+
         try:
             self._llama = Llama(model_path=str(path), n_threads=self._threads,
                                 n_ctx=self._context, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
-            raise GeneratorError(
-                f"无法加载 GGUF 模型 {path}：{exc}。请确认文件完整，或删除后重新拼接。") from exc
+            raise bundled_model.load_failed(path, exc) from exc
         return self._llama
 
     def stream(self, messages: list[Message], *, max_tokens: int = 320,

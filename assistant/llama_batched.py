@@ -171,22 +171,13 @@ class BatchedLlamaGenerator:
         with self._lock:
             if self._scheduler is None:
                 from . import bundled_model
-                from .errors import MissingDependencyError
 
-                try:
-                    import llama_cpp  # noqa: F401
-                except ImportError as exc:
-                    raise MissingDependencyError(
-                        "llama-cpp 后端需要 llama-cpp-python —— 请运行 `pip install -e .`") from exc
-                path = self._model_path or bundled_model.assemble_model(self._cache_dir)
-                if not path.is_file():
-                    raise GeneratorError(f"找不到 GGUF 模型文件 {path} —— 请检查 ASSISTANT_LLM_MODEL")
+                path = bundled_model.gguf_to_load(self._model_path, self._cache_dir)
                 try:
                     self._native = LlamaNative(path, threads=self._threads,
                                                context=self._context, slots=self.slots)
                 except (ValueError, RuntimeError, OSError) as exc:
-                    raise GeneratorError(
-                        f"无法加载 GGUF 模型 {path}：{exc}。请确认文件完整，或删除后重新拼接。") from exc
+                    raise bundled_model.load_failed(path, exc) from exc
                 self._scheduler = Scheduler(self._native, self.slots, self._chunk)
             return self._native, self._scheduler
 

@@ -72,7 +72,7 @@ class PartWriter:
                    and not any(t != o and t in o for o in mine)]
         # One-character words the document uses in few clauses name things too (锂, 钾, 港).
         singles = [t for t in ranker.tokenizer(question) if len(t) == 1
-                   and "\u4e00" <= t <= "\u9fff" and 1 <= self._clause_count(t) <= RARE_CLAUSES]
+                   and "\u4e00" <= t <= "\u9fff" and 1 <= self.clause_count(t) <= RARE_CLAUSES]
         asked = list(dict.fromkeys(terms + named + singles
                                    + re.findall(r"\d+", arabic_numbers(question))))
         eligible = [s for s in candidates
@@ -87,7 +87,8 @@ class PartWriter:
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named))
 
-    def _clause_count(self, word: str) -> int:
+    def clause_count(self, word: str) -> int:
+        """In how many of the document's clauses `word` occurs (memoised)."""
         if word not in self._counts:
             self._counts[word] = sum(word in c.text for c in self.clauses.values())
         return self._counts[word]

@@ -55,7 +55,6 @@ class Pipeline:
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
         self.places = _load_places()
-        self._term_counts: dict[str, int] = {}
         self.vocabulary = frozenset(normalize("".join(c.text for c in index.clauses)))
         self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses),
                                         places=frozenset(self.places))
@@ -288,7 +287,7 @@ class Pipeline:
         shown = "".join(s.text for p in answers for s in p.evidence)
         top = result.hits[0].score
         # A distinctive term of the question (in few clauses) that the evidence shown lacks.
-        rare = [t for t in plan.terms if self._clause_count(t) <= RARE_TERM_CLAUSES
+        rare = [t for t in plan.terms if self.writer.clause_count(t) <= RARE_TERM_CLAUSES
                 and t not in shown]
         for h in result.hits[1:3]:
             if h.clause.id in have or h.score < COMPLEMENT_MIN_SCORE * top:
@@ -304,11 +303,6 @@ class Pipeline:
 
     def _sentence_label(self, s: Sentence) -> str:
         return f"{self.clauses[s.clause_id].label}第{s.n}句"
-
-    def _clause_count(self, term: str) -> int:
-        if term not in self._term_counts:
-            self._term_counts[term] = sum(term in c.text for c in self.retriever.index.clauses)
-        return self._term_counts[term]
 
 
 class _Run:

@@ -75,6 +75,13 @@ class Tokenizer:
         toks = self._jieba.lcut_for_search(text, HMM=True)
         return [t for t in toks if t.strip() and not _PUNCT_RE.match(t) and t not in STOPWORDS]
 
+    def words(self, text: str) -> list[str]:
+        """`text` cut into words, in order, with nothing dropped (characters for the bigram
+        kind): where a line may be cut without splitting a word."""
+        if self._jieba is None:
+            return list(text)
+        return self._jieba.lcut(text, HMM=True)
+
     @staticmethod
     def _bigrams(text: str) -> list[str]:
         out: list[str] = []
@@ -167,11 +174,13 @@ def _is_han(text: str) -> bool:
 
 
 class Glossary:
-    """Expands English words in a mixed query with the Chinese terms policy texts use.
+    """Expands English words in a mixed query with the Chinese terms policy texts use, and
+    Chinese abbreviations and everyday words with the policy terms (社保 → 社会保险).
 
-    Users write "GDP 目标" or "big data 规划"; neither BM25 nor the small embedder links those to
-    地区生产总值 / 大数据. The table is a plain TSV shipped with the package (general economic and
-    policy vocabulary, not tied to any one document).
+    Users write "GDP 目标", "big data 规划" or 「社保」「幼儿园」; neither BM25 nor the small
+    embedder links those to 地区生产总值 / 大数据 / 社会保险 / 学前教育. The tables are plain TSVs
+    shipped with the package (general economic and policy vocabulary, not tied to any one
+    document).
     """
 
     def __init__(self, entries: dict[str, list[str]]):
@@ -186,7 +195,8 @@ class Glossary:
     def bundled(cls) -> Glossary:
         from importlib.resources import files
 
-        text = files("assistant").joinpath("glossary_en_zh.tsv").read_text("utf-8")
+        text = "\n".join(files("assistant").joinpath(name).read_text("utf-8")
+                         for name in ("glossary_en_zh.tsv", "glossary_zh.tsv"))
         entries: dict[str, list[str]] = {}
         for line in text.splitlines():
             if line.strip() and not line.startswith("#"):
@@ -194,9 +204,16 @@ class Glossary:
                 entries[en.strip().lower()] = [t.strip() for t in zh.split(",") if t.strip()]
         return cls(entries)
 
+    def without_words_in(self, text: str) -> Glossary:
+        """This glossary less its Chinese entries that `text` itself uses: a word the documents
+        use needs no policy term beside it (「民宿」 in a text that says 巴山民宿)."""
+        return Glossary({k: v for k, v in self.entries.items()
+                         if not (_is_han(k) and k in text)})
+
     def expand(self, query: str) -> str:
-        """The query with the Chinese terms for its English words appended; else unchanged."""
-        if self._re is None or not re.search(r"[A-Za-z]", query):
+        """The query with the policy terms for its English words and Chinese abbreviations or
+        everyday words appended (a term already in the query is not added); else unchanged."""
+        if self._re is None:
             return query
         added: list[str] = []
         for m in self._re.finditer(unicodedata.normalize("NFKC", query)):

@@ -119,7 +119,9 @@ class Retriever:
         self.index, self.embedder, self.settings = index, embedder, settings
         self._by_number = {int(c.id): c for c in index.clauses if c.id.isdigit()}
         self.speller = Speller(index.documents, index.tokenizer)
-        self.glossary = Glossary.bundled()
+        # A word the documents themselves use (民宿) is searched as it is, not translated.
+        self.glossary = Glossary.bundled().without_words_in(
+            "".join(d.text for d in index.documents))
         self._query_vectors: dict[str, np.ndarray] = {}
 
     def embed_query(self, query: str) -> np.ndarray:

@@ -58,13 +58,23 @@ def test_speller(docs, typo, fixed):
     assert Speller(docs).correct(typo) == fixed
 
 
-def test_glossary_expands_english_only():
+def test_glossary_expands_english_and_everyday_words():
     g = Glossary.bundled()
     assert "地区生产总值" in g.expand("川东北 GDP 目标")
     assert "大数据" in g.expand("big data 有啥规划")
     assert "新能源汽车" in g.expand("EV产业基地")
     assert g.expand("南充的城市定位") == "南充的城市定位"
     assert "人工智能" not in g.expand("maintain")  # whole words only
+    assert "社会保险" in g.expand("社保能异地办吗")
+    assert "学前教育" in g.expand("上幼儿园难不难")
+    assert g.expand("社会保险异地协同经办") == "社会保险异地协同经办"  # 保险 is no entry
+
+
+def test_a_word_the_document_uses_is_searched_as_it_is(docs):
+    g = Glossary.bundled().without_words_in("".join(d.text for d in docs))
+    assert g.expand("民宿相关内容在第几条") == "民宿相关内容在第几条"  # the text says 巴山民宿
+    assert "社会保险" in g.expand("社保能异地办吗")  # the text never says 社保
+    assert "地区生产总值" in g.expand("GDP 目标")  # English is always translated
 
 
 def test_tokenizers(docs):

@@ -15,7 +15,7 @@ it named a supporting sentence for 0 of 14 questions while writing a correct lin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +35,23 @@ _QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|怎�
 _HARD_SPLIT = re.compile(r"(?<=[？?；;。!！])\s*")
 _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4
+
+
+_RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市民|居民|群众|老百姓|本地人)(?![民口才])",
+             r"(?:我是|我在|我家在|家在|住在|家住)({})(?:的)?(?=[，,])")
+
+
+def without_residence(question: str, places: Collection[str]) -> str:
+    """The question without where the asker lives (「达州人去外地看门诊…」, 「我是南充的，…」): a
+    place named so is the asker's, not a constraint the evidence must name."""
+    if not places:
+        return question
+    names = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))
+    out = question
+    for pattern in _RESIDENT:
+        out = re.sub(pattern.format(names), "", out)
+    out = out.lstrip("，, ")
+    return out if len(out) >= 4 else question
 
 
 def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
@@ -68,10 +85,16 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
 _EACH = re.compile(r"分别|各自|各")
 _ITEM_STOP = set("在对把从向给的，,。？?；;：: ")
 _JOINER = re.compile(r"[、和与及]")
+# Two to MAX_PARTS short items joined by 、/和/与/及, each ending before a stop character.
+_ITEMS = re.compile(r"[^在对把从向给的是有要将这，,。？?；;：:、和与及 ]{2,8}"
+                    r"(?:[、和与及][^在对把从向给的是有要将这，,。？?；;：:、和与及 ]{2,8})+")
 
 
 def distribute(part: str) -> list[str]:
-    """「A和B分别/各自…」 asks the same of each item: 「A…」, 「B…」 (one part when it does not)."""
+    """「A和B分别/各自…」 asks the same of each item: 「A…」, 「B…」 (one part when it does not).
+
+    The items are the last joined run before 分别 in the same phrase; words may stand between
+    them and 分别 (「广元和巴中在文件里分别是什么定位」)."""
     m = _EACH.search(part)
     if m is None:
         return [part]
@@ -79,10 +102,18 @@ def distribute(part: str) -> list[str]:
     while i > 0 and part[i - 1] not in _ITEM_STOP:
         i -= 1
     items = [x for x in _JOINER.split(part[i:m.start()]) if x]
+    rest = part[m.end():]
+    if len(items) < 2:  # not right before 分别: the last joined run earlier in the phrase
+        left = max(part.rfind(c, 0, m.start()) for c in "，,。？?；;：:") + 1
+        runs = list(_ITEMS.finditer(part, left, m.start()))
+        if not runs:
+            return [part]
+        i, j = runs[-1].span()
+        items = _JOINER.split(runs[-1].group())
+        rest = re.sub(r"^这?[两二三四五几]个?(?:城市|市|县|区|地方?)", "", part[j:m.start()]) + rest
     if not 2 <= len(items) <= MAX_PARTS or any(len(x) > 8 or _QUESTION_WORD.search(x)
                                               for x in items):
         return [part]
-    rest = part[m.end():]
     return [part[:i] + x + rest for x in items]
 
 
@@ -243,9 +274,8 @@ def align(line: str, candidates: Sequence[Sentence], verifier: Verifier, asked: 
     lets a line pair the city of one with the role of the other (measured: 「达州是…北部中心
     城市」 passed against 南充's and 达州's sentences together).
     """
-    if _repetitive(line):
-        return None
-    ranked = sorted(candidates, key=lambda s: support(line, s.text), reverse=True)[:tries]
+    ranked = sorted((s for s in candidates if not _repetitive(line, s.text)),
+                    key=lambda s: support(line, s.text), reverse=True)[:tries]
     def scope(s: Sentence) -> str:
         clause = verifier.given.get(s.clause_id)
         return clause.text if clause is not None else s.text

@@ -21,7 +21,7 @@ from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
 from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_yes_no, coordinate,
-                       grammar, line_events, split_question, trim)
+                       grammar, line_events, split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
 from .parts import PartWriter, Plan
@@ -128,13 +128,14 @@ class Pipeline:
         run.rewritten, run.standalone = rewritten, bool(follow and follow.standalone)
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
-        result = self.retriever.search(rewritten or q, k=self.settings.top_k,
+        asked = without_residence(rewritten or q, self.places)  # 「达州人…」: the asker's place
+        result = self.retriever.search(asked, k=self.settings.top_k,
                                        use_lookup=rewritten is None)
         if follow is not None:
             result = self._prefer(result, history, follow)
         run.timings["retrieval"] = (time.perf_counter() - t) * 1000
         run.retrieved = tuple(h.clause.id for h in result.hits)
-        verdict_doc = self.judge.judge(rewritten or q, result, result.lexical_matches or 0)
+        verdict_doc = self.judge.judge(asked, result, result.lexical_matches or 0)
         if not verdict_doc.answerable:
             yield from run.emit(self._refusal("not_covered", verdict_doc.reason))
             yield run.finish(refused=True, mode="refused")
@@ -212,7 +213,8 @@ class Pipeline:
                             vocabulary=self.vocabulary)
         ranker = SentenceRanker(given, [h.score for h in result.hits], tokenizer)
         if run.rewritten is None or run.standalone:
-            questions = split_question(run.rewritten or run.question)
+            questions = split_question(without_residence(run.rewritten or run.question,
+                                                         self.places))
         else:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once

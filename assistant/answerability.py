@@ -55,7 +55,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("发文信息", re.compile(r"文号|印发|发文|有效期|废止|失效|生效|施行"),
      re.compile(r"印发|施行|生效|废止|有效期|〔\d{4}〕|\d+号")),
     ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办"),
-     re.compile(r"申请|申报|办理|提交|审批|窗口")),
+     re.compile(r"申请|申报|办理|经办|通办|提交|审批|窗口")),
 )
 _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪里|哪儿|哪几|多少|是否|有没有|有哪些|吗|呢|啥|"
                              r"请问|一下|文件|政策|意见|里面|关于|方面|情况|内容|说说|介绍|一共|总共|"
@@ -78,6 +78,20 @@ _YEAR_RE = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
 # 「新区和经济区」 (a named zone has no conjunction or particle in its name).
 _ZONE_RE = re.compile(r"([\u4e00-\u9fff]{2,4})经济区(?!域)")
 _NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
+
+
+# 「哪所大学」「哪家企业」「哪个县」: the answer names one of a kind of thing, so the evidence
+# must hold a thing of that kind (a word for it, or for a place a gazetteer name not asked about).
+_WHICH_RE = re.compile(r"哪[一几]?[个所家座位些类]?"
+                       r"(大学|高校|学校|院校|学院|医院|公司|企业|集团|银行|部门|机构|单位|乡镇|县|市|镇|乡|村)"
+                       r"(?![际场民区级委政容域长镇村里属内外])")  # not 哪些市际协作机制
+_KIND_WORDS = {
+    **dict.fromkeys(("大学", "高校"), r"大学|高校"),
+    **dict.fromkeys(("学校", "院校", "学院"), r"大学|高校|学校|院校|学院|职业中专"),
+    "医院": r"医院|医疗机构|医疗卫生机构",
+    **dict.fromkeys(("公司", "企业", "集团", "银行"), r"公司|企业|集团|银行|厂"),
+    **dict.fromkeys(("部门", "机构", "单位"), r"部门|机构|单位|厅|局|委员会|政府|联席会议"),
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,18 @@ def asked_kind(question: str) -> str:
         if asks.search(q):
             return name
     return ""
+
+
+def gives_kind(question: str, line: str, evidence: str) -> bool:
+    """Whether `line` gives the kind of answer `question` asks for (a date, a number...) when
+    its `evidence` has one: 「脱贫的时间节点是哪年」 is not answered by a line without a year taken
+    from a sentence that has it."""
+    q = unicodedata.normalize("NFKC", question)
+    for _, asks, holds in ASKS:
+        if asks.search(q):
+            return bool(holds.search(unicodedata.normalize("NFKC", line))) or not holds.search(
+                unicodedata.normalize("NFKC", evidence))
+    return True
 
 
 class AnswerabilityJudge:
@@ -206,17 +232,33 @@ class AnswerabilityJudge:
         if in_routes and not _ROUTE_ASK.search(q):
             where = "、".join(sorted(in_routes, key=q.index))
             return Answerability(False, f"文件只在交通线路名称中提到{where}", where)
+        for m in _WHICH_RE.finditer(q):
+            kind = m.group(1)
+            if kind in _KIND_WORDS:
+                found = re.search(_KIND_WORDS[kind], ev)
+            else:  # a place: one the evidence names beyond those the question names
+                found = any(p not in named for p in places_in(ev, self._places))
+            # ... and it must be a thing of that kind for what the question asks about (a
+            # sentence on 「僵尸企业」 does not say which company builds a data centre).
+            if not found or not self._about(q, ev, terms, _WHICH_RE):
+                return Answerability(False, f"文件没有写明是{m.group(0)}", kind)
         for name, asks, holds in ASKS:
             if asks.search(q):
                 if not holds.search(unicodedata.normalize("NFKC", evidence)) and not (
                         name == "会议或工作频次" and _periodic(evidence, terms)):
                     return Answerability(False, f"文件没有给出{name}", name)
-                # What is measured must be in the evidence too: a quarter of the character pairs
-                # of the question's words (pairs, since 川东北地区 may be cut as 北地 + 东北地区).
-                said = [normalize(arabic_numbers(t)) for t in terms
-                        if not _YEAR_RE.fullmatch(t) and not asks.search(t)]  # 啥时候 is the ask
-                grams = {t[i:i + 2] for t in said for i in range(len(t) - 1)}
-                if name in MEASURED and grams and 4 * sum(g in ev for g in grams) < len(grams):
+                if name in MEASURED and not self._about(q, ev, terms, asks):
                     return Answerability(False, f"文件没有给出{name}", name)
                 break
         return ANSWERABLE
+
+    @staticmethod
+    def _about(question: str, evidence: str, terms: list[str] | tuple[str, ...],
+               asks: re.Pattern) -> bool:
+        """What is measured (dated, named) must be in the evidence too: a quarter of the
+        character pairs of the question's words (pairs, since 川东北地区 may be cut as 北地 +
+        东北地区). The asking words themselves (啥时候, 哪家企业) are not looked for."""
+        said = [normalize(arabic_numbers(t)) for t in terms
+                if not _YEAR_RE.fullmatch(t) and not asks.search(t)]
+        grams = {t[i:i + 2] for t in said for i in range(len(t) - 1)}
+        return not grams or 4 * sum(g in evidence for g in grams) >= len(grams)

@@ -103,6 +103,21 @@ NEAR_MISS = [
     "钾这种资源文件提了吗？",
     "长三角在文件里出现了吗？",
     "文件提到京津冀了吗？",
+    # "which X" (哪所/哪家/哪个…): the evidence names a thing of that kind
+    "哪个市要建设川陕革命老区振兴发展示范城市？",
+    "哪些县被支持建设国家农村产业融合发展试点示范县？",
+    "哪家企业要搬迁转型发展？",
+    "职业中专可以升级为哪类学校？",
+    "哪些医疗机构要推进医学检验结果互认？",
+    "哪些部门要加强协调、指导和服务？",
+    "要在哪个市建设铁路无水港？",
+    "哪些市际协作机制要建立？",
+    # where the asker lives is not what the question is about
+    "达州人去外地看门诊，能不能联网结算？",
+    "我是南充的，社保能不能异地办？",
+    # abbreviations and everyday words (社保, 幼儿园, 高铁)
+    "社保在外地怎么办理？",
+    "农村孩子上幼儿园难，文件有办法吗？",
 ]
 
 
@@ -135,6 +150,8 @@ def test_near_misses_are_answered(pipeline, question):
     "联席会议办公室的电话是多少？", "2025年川东北的目标是啥", "今天南充天气怎么样",
     "联席会议的召集人是谁？", "职业教育联盟的负责人叫什么名字？", "五年行动计划哪一年开始执行？",
     "川东北经济区和攀西经济区相比，谁的增速更快？",
+    "南充的川东北云计算中心由哪家公司承建？", "文件支持川东北哪所大学升格或新建？",
+    "广安北斗思源大数据中心由哪家企业投资建设？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

@@ -123,10 +123,60 @@ def places_in(text: str, places: Collection[str]) -> list[str]:
     return sorted(found, key=text.index)
 
 
-def _repetitive(sentence: str) -> bool:
-    """The small model sometimes loops ("南充、达州、广安、南充、达州…")."""
+def _place_spans(text: str, names: list[str]) -> list[tuple[int, int, str]]:
+    """(start, end, name) of every occurrence of the names in text, in order, no overlaps."""
+    spans: list[tuple[int, int, str]] = []
+    for name in sorted(names, key=len, reverse=True):
+        for m in re.finditer(re.escape(name), text):
+            if not any(a < m.end() and m.start() < b for a, b, _ in spans):
+                spans.append((m.start(), m.end(), name))
+    return sorted(spans)
+
+
+def _segments(text: str, names: list[str]) -> list[tuple[set[str], str]]:
+    """The text's phrases with the places each speaks of. A phrase is cut at commas, and before
+    a place after 、/和/与/及 that starts a parallel statement of its own (「推动南充建设A、广元建设B」
+    is two; 「南充、广元机场改扩建」 and 「曾家山、昭化古城、华蓥山」 are one)."""
+    spans = _place_spans(text, names)
+    cuts = {0, len(text)} | {m.end() for m in re.finditer(r"[，,；;。：:！？]", text)}
+    for i in range(1, len(spans)):
+        start, prev = spans[i][0], spans[i - 1][1]
+        if start > 0 and text[start - 1] in "、和与及":
+            between = text[prev:start - 1]
+            if len(_HAN_RE.findall(between)) >= 2 and text[prev:prev + 2] == text[
+                    spans[i][1]:spans[i][1] + 2]:
+                cuts.add(start - 1)
+    bounds = sorted(cuts)
+    return [({n for a, _, n in spans if lo <= a < hi}, text[lo:hi])
+            for lo, hi in zip(bounds, bounds[1:]) if text[lo:hi].strip()]
+
+
+def misattributed(said: str, text: str, names: list[str] | Collection[str]) -> str:
+    """A place of the line given what the text says of another place (「南充要争取…生活垃圾分类
+    试点城市」 where the text gives 生活垃圾分类 to 广元), or ''. A pair of characters in a phrase
+    of the line about place P, found in the text only in phrases about other places, is not P's."""
+    in_text = {n for _, _, n in _place_spans(text, list(names))}
+    if len(in_text) < 2:
+        return ""
+    segments = _segments(text, list(in_text))
+    for owners, seg in _segments(said, list(in_text)):
+        if not owners:
+            continue
+        for i in range(len(seg) - 1):
+            gram = seg[i:i + 2]
+            if not (_HAN_RE.fullmatch(gram[0]) and _HAN_RE.fullmatch(gram[1])):
+                continue
+            holders = [o for o, t in segments if gram in t]
+            if holders and all(o and not o & owners for o in holders):
+                return "、".join(sorted(owners))
+    return ""
+
+
+def _repetitive(sentence: str, source: str = "") -> bool:
+    """The small model sometimes loops ("南充、达州、广安、南充、达州…"). A repeat the `source`
+    sentence itself has is a copy, not a loop (「达州经济开发区、巴中经济开发区、南充经济开发区」)."""
     grams = [sentence[i:i + 4] for i in range(len(sentence) - 3)]
-    return any(grams.count(g) >= 3 for g in set(grams))
+    return any(grams.count(g) >= 3 and source.count(g) < grams.count(g) for g in set(grams))
 
 
 class Verifier:
@@ -165,6 +215,8 @@ class Verifier:
         for place in self.places_in(sentence):
             if place not in text and place not in excused:
                 return f"地名“{place}”不在该条款中"
+        if place := misattributed(sentence, text, self.place_names):
+            return f"原文没有这样说{place}"
         for q in _QUOTE_RE.findall(sentence):
             if normalize(q) not in normalize(text):
                 return f"引文“{q}”与原文不符"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Protocol
 
-from .answerability import AnswerabilityJudge
+from .answerability import AnswerabilityJudge, gives_kind
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in, resolve_ref,
                         strip_marks, support)
-from .corpus import Clause, Sentence, arabic_numbers
+from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
@@ -31,6 +32,7 @@ class Sink(Protocol):
 
     citations: list[Citation]
     question: str  # the question as the user wrote it
+    parts: list[str]  # the text emitted so far
 
     def emit(self, text: str) -> Iterator[str]: ...
 
@@ -122,8 +124,11 @@ class PartWriter:
             body = line.rstrip("，,、；;：:。！？!?")
             if start is not None:
                 written = _balanced(body[start:])
-            if len(text) >= MAX_ANSWER_CHARS:
-                break  # cut off by the length limit: keep what was verified up to a phrase end
+            if len(text) >= MAX_ANSWER_CHARS:  # cut off by the length limit
+                found = self._longest(body, start, asked, plan, verifier, taken, shown)
+                if found is not None:
+                    evidence, start, shown = found
+                break
             if not holding or NOT_COVERED in line or len(body) < 4:
                 continue
             # The line as written, else without its opening that restates the question
@@ -137,7 +142,11 @@ class PartWriter:
                 s = None
             if s is None:
                 if done or shown or len(body) > UNVERIFIED_CHARS:
-                    break  # stop at the last verified phrase (or give up on this line)
+                    # Stop at the last verified word: 「…金牛道、阴平道三条」 keeps 阴平道.
+                    found = self._longest(body, start, asked, plan, verifier, taken, shown)
+                    if found is not None:
+                        evidence, start, shown = found
+                    break  # (or give up on this line)
                 continue
             evidence, start = s, k
             shown = written = _balanced(body[k:])
@@ -161,6 +170,39 @@ class PartWriter:
                               "回答未通过核对" if line else "模型未作答")
         yield from run.emit(self.text(part, run, first=index == 0))
         return part
+
+    def _longest(self, body: str, start: int | None, asked: tuple[str, ...], plan: Plan,
+                 verifier: Verifier, taken: dict[str, str], shown: str
+                 ) -> tuple[Sentence, int, str] | None:
+        """The longest start of the line, cut between words, that verifies and says more than
+        `shown`: the phrase that failed may fail only on its last words (「阴平道三条」,
+        「110kV等电压等级」). Only cuts keeping SHOWN_SHARE of the line are tried (a shorter
+        one would not be shown)."""
+        words = getattr(verifier.terms, "words", None)
+        if words is None:
+            return None
+        for k in [start] if start is not None else answer_starts(body, asked):
+            rest = body[k:]
+            floor = max(len(shown), SHOWN_SHARE * len(rest))
+            ends = [e for e in accumulate(len(w) for w in words(rest)) if floor < e < len(rest)]
+            for end in reversed(ends):
+                if re.search(r"\d", rest[end:]):
+                    break  # a figure that failed is not cut off: 「力争突破12000亿元」 is wrong
+                said = _balanced(rest[:end].rstrip("，,、；;：:。 和与及的"))
+                if len(said) <= len(shown):
+                    break
+                # What is kept of the failed phrase is a list item (after 、) or two words at
+                # least: 「…年度重点工作方案,明确」 ends on a verb without its object.
+                mark = max(said.rfind(c) for c in "，,；;：:、。！？!?")
+                if mark >= 0 and said[mark] != "、" and len(words(said[mark + 1:])) < 2:
+                    continue
+                # ... and it is the text's own words: 「…协作，是推动川」 is not.
+                kept = said[mark + 1:] if mark >= 0 else said[len(shown):]
+                s = self._check(said, plan, verifier)
+                if (s is not None and support(said, taken.get(s.id, "")) < REPEATED_SHARE
+                        and normalize(kept) in normalize(s.text)):
+                    return s, k, said
+        return None
 
     def _yes_or_no(self, shown: str, plan: Plan, evidence: Sentence) -> str:
         """A line that opens with yes or no (「是。依据：文件原文提到“…」): the opening is a claim
@@ -196,6 +238,8 @@ class PartWriter:
             return None
         if s is None or not (any(t in said or t in s.text for t in plan.terms) or not plan.terms):
             return None
+        if not gives_kind(plan.question, said, s.text):  # a when-question's line needs its date
+            return None
         # Of the two things an either-or question offers, the line's must be the sentence's:
         # both are the question's own words, so the checks above cannot tell them apart.
         alternatives = _alternatives(plan.question)
@@ -218,12 +262,11 @@ class PartWriter:
         if part.mode == "not_covered":
             return f"{sep}{part.reason}。"
         labels = "、".join(dict.fromkeys(self.clauses[s.clause_id].label for s in part.evidence))
-        quoted = {c.sentence_id for c in run.citations}
         run.citations += [Citation(s.clause_id, self.clauses[s.clause_id].label, s.text, True, s.id)
                           for s in part.evidence]
         if part.mode == "generated":
             return f"{sep}{part.text.rstrip('。；;.')}〔{labels}〕。"
-        if all(s.id in quoted for s in part.evidence):  # the same sentence answers this part too
+        if f"「{part.text}」" in "".join(run.parts):  # the same words, already quoted, answer it
             return f"{sep}同上（{labels}）。"
         return f"{sep}{labels}写明：「{part.text}」"
 

@@ -6,11 +6,11 @@ import pytest
 from conftest import ScriptedGenerator
 
 from assistant.answer import Answer, Turn
-from assistant.citations import Verifier
+from assistant.citations import Verifier, misattributed
 from assistant.errors import QuestionError
 from assistant.evidence import (MAX_ANSWER_CHARS, WHETHER_MIN_CHARS, align, asks_location,
-                                coordinate,
-                                asks_yes_no, grammar)
+                                asks_yes_no, coordinate, grammar, split_question,
+                                without_residence)
 from assistant.index import build_index
 from assistant.parts import _balanced, answer_starts
 from assistant.pipeline import Pipeline
@@ -35,6 +35,11 @@ def assert_all_verified(answer: Answer, retriever):
 
 
 GDP_LINE = "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。"
+T1 = "建设巴中机场,加快达州机场迁建和南充、广元机场改扩建,开工建设阆中机场,推进通用机场建设。"
+T10 = ("大力推动广安、达州玄武岩基地建设及达州微玻纤产业园建设,推进巴中石墨等先进碳材料原料基地和产业化"
+       "应用基地建设,打造广元铝产业基地和电子产业基地")
+T18 = ("推动南充建设国家餐厨废弃物资源化利用和无害化处理试点城市、广元建设国家生活垃圾分类试点城市和低碳"
+       "试点城市,开展省级循环经济试点示范。")
 
 
 def test_good_answer_is_kept_and_cited(retriever, settings):
@@ -512,3 +517,95 @@ def test_list_marks_are_one_mark(retriever, question, line, passes):
     clause = retriever.index.clause("1")
     v = Verifier([clause], {"阆中", "巴中"}, {"川东北"}, terms=retriever.index.tokenizer)
     assert (align(line, clause.sentences, v, question) is not None) == passes
+
+
+def test_a_line_failing_on_its_last_words_keeps_the_words_that_hold(retriever, settings):
+    """「…阴平道三条」: the count is not in the text, the three roads are; the line is shown up
+    to its last verified word, not cut back to its last verified phrase."""
+    p, _ = make(retriever, settings, "回答：推动申遗的蜀道有米仓道、金牛道、阴平道三条。")
+    a = p.ask("推动申遗的蜀道有哪几条？")
+    assert a.mode == "generated" and "阴平道〔第（二十一）条〕" in a.direct_answer
+    assert "三条" not in a.direct_answer
+    assert_all_verified(a, retriever)
+
+
+def test_a_cut_line_does_not_end_on_a_verb_without_its_object(retriever, settings):
+    p, _ = make(retriever, settings, "回答：科学谋划一批项目,制定实施五年行动计划和年度重点工作方案,"
+                                     "明确国际标准。")
+    a = p.ask("各市要制定什么工作方案？")
+    assert "年度重点工作方案〔第（二十六）条〕" in a.direct_answer and "明确" not in a.direct_answer
+
+
+def test_a_list_the_text_itself_repeats_is_a_copy_not_a_loop(retriever, settings):
+    p, _ = make(retriever, settings, "回答：达州经济开发区、巴中经济开发区、南充经济开发区。")
+    a = p.ask("有哪些经济开发区被支持升级？")
+    assert a.mode == "generated" and "南充经济开发区〔第（二十三）条〕" in a.direct_answer
+    clause = retriever.index.clause("6")
+    v = Verifier([clause], {"南充", "达州", "广安"}, {"川东北"}, terms=retriever.index.tokenizer)
+    assert align("南充、达州、广安、南充、达州、广安、南充、达州", clause.sentences, v) is None
+
+
+def test_a_part_quoting_the_sentence_an_earlier_line_rests_on_quotes_it(retriever, settings):
+    """「同上」 refers to words already quoted; after a generated line it would answer nothing."""
+    p, _ = make(retriever, settings, "回答：建设巴中机场\n回答：国际机场要迁建")
+    a = p.ask("哪个机场是新建的？哪个机场要迁建？")
+    first, second = a.direct_answer.split("\n")[:2]
+    assert first.startswith("建设巴中机场〔第（一）条〕")
+    assert "同上" not in second and "迁建" in second
+    assert_all_verified(a, retriever)
+
+
+@pytest.mark.parametrize("question,parts", [
+    ("广元和巴中在文件里分别是什么定位？", ["广元在文件里是什么定位？", "巴中在文件里是什么定位？"]),
+    ("南充和广元在循环经济方面分别要建什么试点城市？",
+     ["南充在循环经济方面要建什么试点城市？", "广元在循环经济方面要建什么试点城市？"]),
+    ("达州和广安这两个市在开放方面分别有什么安排", ["达州在开放方面有什么安排", "广安在开放方面有什么安排"]),
+    ("南充、达州各有什么定位", ["南充有什么定位", "达州有什么定位"]),
+    # Near misses: no joined items before 分别, or items that are questions themselves.
+    ("各市在医疗方面怎么跨区域合作", ["各市在医疗方面怎么跨区域合作"]),
+    ("文件分别从哪几个方面提出措施", ["文件分别从哪几个方面提出措施"]),
+])
+def test_items_before_each_are_asked_one_by_one(question, parts):
+    assert split_question(question) == parts
+
+
+@pytest.mark.parametrize("question,subject", [
+    ("达州人去外地看门诊，能不能联网结算？", "去外地看门诊，能不能联网结算？"),
+    ("我是南充的，社保能异地办吗", "社保能异地办吗"),
+    ("住在广安，能坐高铁去重庆吗", "能坐高铁去重庆吗"),
+    # Near misses: the place is what is asked about.
+    ("达州人民政府要做什么", "达州人民政府要做什么"),
+    ("南充人口多少", "南充人口多少"),
+    ("广安的定位是什么", "广安的定位是什么"),
+])
+def test_where_the_asker_lives_is_not_the_subject(question, subject):
+    assert without_residence(question, {"南充", "达州", "广安", "重庆"}) == subject
+
+
+@pytest.mark.parametrize("line,text,wrong", [
+    # 生活垃圾分类 is 广元's in the text, not 南充's.
+    ("南充要争取国家餐厨废弃物资源化利用和无害化处理试点城市、国家生活垃圾分类试点城市", T18, "南充"),
+    ("巴中机场要迁建", T1, "巴中"),
+    ("巴中要建铝产业基地", T10, "巴中"),
+    # Near misses: places joined by 、 share what follows; a verb may come before the place.
+    ("南充要争取国家餐厨废弃物资源化利用和无害化处理试点城市", T18, ""),
+    ("广元建设国家生活垃圾分类试点城市和低碳试点城市", T18, ""),
+    ("南充机场要改扩建", T1, ""),
+    ("阆中机场要开工建设", T1, ""),
+    ("广安要建设玄武岩基地", T10, ""),
+    ("发挥南充、达州双核带动作用", "发挥南充、达州“双核”带动作用", ""),
+    ("旅游度假区有曾家山、昭化古城、华蓥山", "国家5A级旅游景区和曾家山、昭化古城、华蓥山、升钟湖等旅游度假区", ""),
+])
+def test_what_the_text_says_of_one_place_is_not_given_to_another(line, text, wrong):
+    assert misattributed(line, text, ["南充", "广元", "达州", "巴中", "阆中", "广安"]) == wrong
+
+
+def test_a_line_without_the_kind_of_answer_asked_does_not_answer(retriever, settings):
+    """A when-question answered by a line without the year its sentence gives: the sentence
+    (with the year) answers instead."""
+    p, _ = make(retriever, settings, "回答：坚决打赢脱贫攻坚战,深入实施专项扶贫行动")
+    a = p.ask("农村贫困人口脱贫的时间节点是哪年？")
+    assert "2020年" in a.direct_answer and a.mode == "extractive"
+    p, _ = make(retriever, settings, "回答：确保到2020年实现区域内现行标准下农村贫困人口脱贫")
+    a = p.ask("农村贫困人口脱贫的时间节点是哪年？")
+    assert a.mode == "generated" and "2020年" in a.direct_answer

@@ -42,7 +42,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
     # that is not a year.
     ("具体数量", re.compile(r"几个|(?<!第)几条|几所|几家|几项|几座|几大|多少个|多少条|多少家|多少项"),
-     re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和]")),  # not 一批
+     re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和及与]|”“")),  # not 一批
     ("具体数字", re.compile(r"多少|多大|多长|多高|多宽|多远"),
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|批|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).

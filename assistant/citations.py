@@ -35,7 +35,7 @@ CONNECTIVES = frozenset({"通过", "推动", "推进", "包括", "主要", "进�
                          "按照", "根据", "依据", "原文", "方针", "包含", "涉及", "有关", "对于", "关于"})
 # Grammar characters that assert nothing (also, already, question particles): a policy text
 # rarely uses them, so the check for characters the document never uses must not count them.
-GRAMMAR_CHARS = frozenset("也了吗呢吧就还又而且被让其即")
+GRAMMAR_CHARS = frozenset("也了吗呢吧就还又而且被让其即来")  # 来: 对…来说
 # Words a question asks with (and totals, counts like 三条 or 几个): they carry no topic, and
 # restating them asserts nothing (「达州要建的是…」「…打算怎么搞」).
 ASKING_WORDS = re.compile(r"[一二三四五六七八九十两几多]+[条个项所家类座大种点]|一共|总共|分别|各自|具体|"

@@ -21,6 +21,7 @@ from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
+STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
 RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
 REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
@@ -111,7 +112,8 @@ class PartWriter:
         does not give. Returns the PartAnswer.
 
         A line is shown up to its last verified phrase only if that is most of what it wrote
-        (SHOWN_SHARE): 「海绵城市」 of 「海绵城市、…是城市内涝问题的重要应对措施」 is a fragment,
+        (SHOWN_SHARE) or a span that stands on its own (STANDALONE_CHARS): 「海绵城市」 of
+        「海绵城市、…是城市内涝问题的重要应对措施」 is a fragment,
         and the evidence quoted answers better. A line that repeats what an earlier part's line
         said from the same sentence (`taken`: sentence id → that part's text) does not answer
         this one; a line saying something else from that sentence does."""
@@ -150,7 +152,8 @@ class PartWriter:
                 continue
             evidence, start = s, k
             shown = written = _balanced(body[k:])
-        if evidence is not None and shown and len(shown) >= SHOWN_SHARE * len(written):
+        if evidence is not None and shown and (len(shown) >= SHOWN_SHARE * len(written)
+                                               or len(shown) >= STANDALONE_CHARS):
             label = self.clauses[evidence.clause_id].label
             shown = self._yes_or_no(shown, plan, evidence)
             run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
@@ -176,14 +179,14 @@ class PartWriter:
                  ) -> tuple[Sentence, int, str] | None:
         """The longest start of the line, cut between words, that verifies and says more than
         `shown`: the phrase that failed may fail only on its last words (「阴平道三条」,
-        「110kV等电压等级」). Only cuts keeping SHOWN_SHARE of the line are tried (a shorter
-        one would not be shown)."""
+        「110kV等电压等级」). Only cuts that would be shown are tried (SHOWN_SHARE of the line, or
+        STANDALONE_CHARS)."""
         words = getattr(verifier.terms, "words", None)
         if words is None:
             return None
         for k in [start] if start is not None else answer_starts(body, asked):
             rest = body[k:]
-            floor = max(len(shown), SHOWN_SHARE * len(rest))
+            floor = max(len(shown), min(SHOWN_SHARE * len(rest), STANDALONE_CHARS - 1))
             ends = [e for e in accumulate(len(w) for w in words(rest)) if floor < e < len(rest)]
             for end in reversed(ends):
                 if re.search(r"\d", rest[end:]):
@@ -236,7 +239,11 @@ class PartWriter:
         s = align(_CLAUSE_REF_RE.sub("", said), plan.eligible, verifier, plan.question)
         if s is not None and any(resolve_ref(r, self.clauses) != s.clause_id for r in refs):
             return None
-        if s is None or not (any(t in said or t in s.text for t in plan.terms) or not plan.terms):
+        # The line is about the question: it or its sentence has a word of it, or a figure
+        # (「破九千亿」 is answered by 「…突破9000亿元」).
+        figures = re.findall(r"\d+", arabic_numbers(plan.question))
+        if s is None or not (any(t in said or t in s.text for t in plan.terms) or not plan.terms
+                             or any(f in said for f in figures)):
             return None
         if not gives_kind(plan.question, said, s.text):  # a when-question's line needs its date
             return None
@@ -345,7 +352,21 @@ def answer_starts(line: str, questions: tuple[str, ...]) -> list[int]:
             starts.append(i)
     clean = [k for k in starts if not framing(k)
              and not (run_at(k) and line[k + run_at(k):k + run_at(k) + 1] in _PAUSES)]
+    # Last, after a whole opening phrase the text does not hold (「达州是川东北经济区的中心城市，
+    # 也是东出北上综合交通枢纽…」): the phrases after it may, and only they are shown. Not after a
+    # phrase that denies or limits something, nor before 但/而: what follows would change sense.
+    phrases = [m.end() for m in re.finditer(r"[，,；;。]", line)]
+    for k in phrases:
+        while k < len(line) and line[k] in _GLUE:
+            k += 1
+        if (k < len(line) and not _DENIES.search(line[:k])
+                and not line.startswith(_CONTRARY, k)):
+            clean.append(k)
     return list(dict.fromkeys([0, *clean]))
+
+
+_DENIES = re.compile(r"不|没|未|无|非|否|除|仅|只|如果|若|虽")
+_CONTRARY = ("但", "而", "不过", "然而", "却", "否则")
 
 
 def _balanced(said: str) -> str:

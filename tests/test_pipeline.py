@@ -609,3 +609,37 @@ def test_a_line_without_the_kind_of_answer_asked_does_not_answer(retriever, sett
     p, _ = make(retriever, settings, "回答：确保到2020年实现区域内现行标准下农村贫困人口脱贫")
     a = p.ask("农村贫困人口脱贫的时间节点是哪年？")
     assert a.mode == "generated" and "2020年" in a.direct_answer
+
+
+def test_an_opening_phrase_the_text_does_not_hold_is_dropped_not_the_answer(retriever, settings):
+    p, _ = make(retriever, settings, "回答：达州是川东北经济区的中心城市，也是东出北上综合交通枢纽和川渝陕结合部区域"
+                                     "中心城市。")
+    a = p.ask("达州在城市定位上是怎么写的")
+    assert a.mode == "generated" and a.direct_answer.startswith("达州：东出北上综合交通枢纽")
+    assert "川东北经济区的中心城市" not in a.direct_answer
+    assert_all_verified(a, retriever)
+
+
+@pytest.mark.parametrize("line", [
+    # What follows a denial or a 但 changes sense without it: nothing after it is shown alone.
+    "回答：文件没有提到国际机场，开工建设阆中机场。",
+    "回答：阆中要建国际机场，但开工建设阆中机场。",
+])
+def test_a_denying_or_contrary_opening_is_not_dropped(retriever, settings, line):
+    p, _ = make(retriever, settings, line)
+    a = p.ask("阆中要建什么机场")
+    assert not a.direct_answer.startswith("开工建设阆中机场〔")
+
+
+def test_a_verified_span_that_stands_on_its_own_is_shown_without_its_commentary(retriever, settings):
+    p, _ = make(retriever, settings, "回答：渠江防洪规划和加强渠江、嘉陵江干支流防洪治理是川东北经济区振兴发展的"
+                                     "重点任务之一。")
+    a = p.ask("渠江防洪有什么打算")
+    assert a.mode == "generated" and "嘉陵江干支流防洪治理〔第（三）条〕" in a.direct_answer
+    assert "重点任务之一" not in a.direct_answer
+
+
+def test_a_figure_written_in_chinese_ties_the_line_to_the_question(retriever, settings):
+    p, _ = make(retriever, settings, "回答：到2022年，川东北经济区地区生产总值力争突破9000亿元。")
+    a = p.ask("经济总量哪年破九千亿元")
+    assert a.mode == "generated" and a.direct_answer.startswith("到2022年")

@@ -94,6 +94,11 @@ _KIND_WORDS = {
 }
 
 
+_ACTUAL = re.compile(r"实际|已经|目前|现在|当前|去年|前年|上一?年|截至|截止到|至今")
+_TARGET = re.compile(r"目标|计划|规划|力争|要求|预期|预计|要达到|要突破|要破")
+_OUTCOME = re.compile(r"已经|已(?:完成|实现|达到|建成)|完成了|实现了|达到了|截至|同比")
+
+
 @dataclass(frozen=True)
 class Answerability:
     answerable: bool
@@ -249,6 +254,11 @@ class AnswerabilityJudge:
                     return Answerability(False, f"文件没有给出{name}", name)
                 if name in MEASURED and not self._about(q, ev, terms, asks):
                     return Answerability(False, f"文件没有给出{name}", name)
+                # A figure actually reached is not a target: a policy text sets targets
+                # (力争突破9000亿元), so 「实际完成多少」 needs the evidence to report an outcome.
+                if (name in QUANTITIES and _ACTUAL.search(q) and not _TARGET.search(q)
+                        and not _OUTCOME.search(ev)):
+                    return Answerability(False, "文件只提出目标，没有给出实际完成的数据", "实际数据")
                 break
         return ANSWERABLE
 

@@ -158,6 +158,15 @@ def misattributed(said: str, text: str, names: list[str] | Collection[str]) -> s
     in_text = {n for _, _, n in _place_spans(text, list(names))}
     if len(in_text) < 2:
         return ""
+    # A name the line forms from a place and what follows it (「广安铝产业基地」) where the text
+    # forms it with another place only (「广元铝产业基地」; 「广安、达州玄武岩基地」 names both).
+    alt = "|".join(re.escape(n) for n in sorted(in_text, key=len, reverse=True))
+    for _, end, name in _place_spans(said, list(in_text)):
+        nxt = said[end:end + 2]
+        if len(nxt) == 2 and all(_HAN_RE.fullmatch(c) for c in nxt) and name + nxt not in text \
+                and any(other + nxt in text for other in in_text if other != name) \
+                and not re.search(re.escape(name) + f"(?:[、和与及](?:{alt}))+" + re.escape(nxt), text):
+            return name
     segments = _segments(text, list(in_text))
     for owners, seg in _segments(said, list(in_text)):
         if not owners:

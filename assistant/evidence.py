@@ -297,14 +297,17 @@ def phrase_windows(sentence: str, width: int = 3) -> list[str]:
 
 
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
-    """The exact span of a long sentence from its first to its last phrase with a question term."""
+    """The exact span of a long sentence from its first to its last phrase with a question term;
+    from the first phrase with the most of them when that holds more than the first one
+    (「哪些水库要开工建设」: 「开工建设江家口水库…」, not the 「加快建设…水库」 before it)."""
     if len(sentence) <= limit:
         return sentence
     phrases = re.findall(r"[^,，;；:：]+[,，;；:：。]?", sentence)
-    hit = [i for i, p in enumerate(phrases) if any(t in p for t in terms)]
+    counts = [len({t for t in terms if t in p}) for p in phrases]
+    hit = [i for i, c in enumerate(counts) if c]
     if not hit:
         return ""
-    first, last = hit[0], hit[-1]
+    first, last = counts.index(max(counts)), hit[-1]
     while last > first and sum(len(p) for p in phrases[first:last + 1]) > limit * 2:
         last -= 1
     while sum(len(p) for p in phrases[first:last + 1]) < 16 and last + 1 < len(phrases):

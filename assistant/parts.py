@@ -9,14 +9,14 @@ part's best evidence quoted, or says what the text does not give.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from itertools import accumulate
 from dataclasses import dataclass
 from typing import Protocol
 
 from .answerability import AnswerabilityJudge, gives_kind
-from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, places_in, resolve_ref,
-                        strip_marks, support)
+from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed, places_in,
+                        resolve_ref, strip_marks, support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
@@ -86,6 +86,10 @@ class PartWriter:
         # answered with 南充's sentence of the same clause.
         naming = [s for s in eligible if any(p in s.text for p in named)]
         eligible = naming or eligible
+        # So does a part with a word the document uses in few clauses (社会治安, 土坯房): a line
+        # from a sentence without it answers something else (「社会治安方面…」 → 社会保险's).
+        rare = [t for t in content if 1 <= self.clause_count(t) <= RARE_CLAUSES]
+        eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
         top = set(candidates[:4]) | set(naming[:2])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named))
@@ -136,7 +140,7 @@ class PartWriter:
             # The line as written, else without its opening that restates the question
             # (「南充的城市定位是」: the user asked that, and the text need not say it).
             s, k = None, None
-            for k in ([start] if start is not None else answer_starts(body, asked)):
+            for k in ([start] if start is not None else answer_starts(body, asked, self.places)):
                 said = _balanced(body[k:])
                 s = self._check(said, plan, verifier)
                 if s is not None and support(said, taken.get(s.id, "")) < REPEATED_SHARE:
@@ -152,16 +156,20 @@ class PartWriter:
                 continue
             evidence, start = s, k
             shown = written = _balanced(body[k:])
+        # A line about a named place that no longer names it (its opening restated the
+        # question: 「广元的城市定位是…」) is led by the place, so the answer says whose it is;
+        # not when the text says what is left of the line of another place (「广安：石墨…」).
+        lead = [p for p in plan.named if evidence is not None and p in evidence.text
+                and not any(q in shown for q in plan.named)]
+        if lead and misattributed("、".join(lead) + shown, evidence.text, self.places):
+            evidence = None
         if evidence is not None and shown and (len(shown) >= SHOWN_SHARE * len(written)
                                                or len(shown) >= STANDALONE_CHARS):
             label = self.clauses[evidence.clause_id].label
-            shown = self._yes_or_no(shown, plan, evidence)
+            shown = self._yes_or_no(_without_idle_tail(shown, question, verifier), plan, evidence)
             run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
                                           evidence.id))
-            # A line about a named place that no longer names it (its opening restated the
-            # question: 「广元的城市定位是…」) is led by the place, so the answer says whose it is.
-            lead = [p for p in plan.named if p in evidence.text]
-            if lead and not any(p in shown for p in plan.named):
+            if lead:
                 shown = "、".join(lead) + "：" + shown
             yield from run.emit(("" if index == 0 else "\n") + f"{shown}〔{label}〕。")
             return PartAnswer(question, "generated", shown, (evidence,))
@@ -184,7 +192,7 @@ class PartWriter:
         words = getattr(verifier.terms, "words", None)
         if words is None:
             return None
-        for k in [start] if start is not None else answer_starts(body, asked):
+        for k in [start] if start is not None else answer_starts(body, asked, self.places):
             rest = body[k:]
             floor = max(len(shown), min(SHOWN_SHARE * len(rest), STANDALONE_CHARS - 1))
             ends = [e for e in accumulate(len(w) for w in words(rest)) if floor < e < len(rest)]
@@ -194,11 +202,11 @@ class PartWriter:
                 said = _balanced(rest[:end].rstrip("，,、；;：:。 和与及的"))
                 if len(said) <= len(shown):
                     break
-                # What is kept of the failed phrase is a list item (after 、) or two words at
-                # least: 「…年度重点工作方案,明确」 ends on a verb without its object.
+                # What is kept of the failed phrase is a list item (after 、), not the start of
+                # a phrase: 「…年度重点工作方案,明确」 ends on a verb without its object.
                 mark = max(said.rfind(c) for c in "，,；;：:、。！？!?")
-                if mark >= 0 and said[mark] != "、" and len(words(said[mark + 1:])) < 2:
-                    continue
+                if mark >= 0 and said[mark] != "、":
+                    continue  # only a list item is cut: 「…保护传统村落，加快农村」 is a fragment
                 # ... and it is the text's own words: 「…协作，是推动川」 is not.
                 kept = said[mark + 1:] if mark >= 0 else said[len(shown):]
                 s = self._check(said, plan, verifier)
@@ -320,7 +328,8 @@ _GLUE = set("的是为有在要将把对和与及即就都也还：:，,、。�
 _PAUSES = ("，", ",", "：", ":", "、")
 
 
-def answer_starts(line: str, questions: tuple[str, ...]) -> list[int]:
+def answer_starts(line: str, questions: tuple[str, ...], places: Collection[str] = ()
+                  ) -> list[int]:
     """Where the line's answer may start, in the order to try: the line as written, then after
     its opening that only restates the question (runs of characters copied from the question,
     framing words, joining characters), earliest first.
@@ -360,9 +369,25 @@ def answer_starts(line: str, questions: tuple[str, ...]) -> list[int]:
         while k < len(line) and line[k] in _GLUE:
             k += 1
         if (k < len(line) and not _DENIES.search(line[:k])
-                and not line.startswith(_CONTRARY, k)):
+                and not line.startswith(_CONTRARY, k)
+                and _places_kept(line[:k], line[k:] + "".join(questions), places)):
             clean.append(k)
     return list(dict.fromkeys([0, *clean]))
+
+
+def _without_idle_tail(shown: str, question: str, verifier: Verifier) -> str:
+    """The line without closing phrases that only restate the question (「…监管机制。社会治安方面」)."""
+    pieces = re.split(r"(?<=[，,。；;])", shown)
+    while len(pieces) > 1 and not _adds_to(pieces[-1].strip("，,。；; "), question, verifier):
+        pieces.pop()
+    return "".join(pieces).rstrip("，,。；; ")
+
+
+def _places_kept(dropped: str, rest: str, places: Collection[str]) -> bool:
+    """Every place the dropped opening names is in the rest too, or in the question (the answer
+    is then led by it, and checked to be that place's in the text): a place the line claims
+    something of is not silently dropped."""
+    return all(p in rest for p in places_in(dropped, places))
 
 
 _DENIES = re.compile(r"不|没|未|无|非|否|除|仅|只|如果|若|虽")

@@ -112,6 +112,9 @@ NEAR_MISS = [
     "哪些部门要加强协调、指导和服务？",
     "要在哪个市建设铁路无水港？",
     "哪些市际协作机制要建立？",
+    # targets asked with 目前/现在 (the question asks the target, not an outcome)
+    "目前文件定的2022年地区生产总值目标是多少？",
+    "现在文件要求到2020年贫困人口脱贫，对吗？",
     # where the asker lives is not what the question is about
     "达州人去外地看门诊，能不能联网结算？",
     "我是南充的，社保能不能异地办？",
@@ -152,6 +155,7 @@ def test_near_misses_are_answered(pipeline, question):
     "川东北经济区和攀西经济区相比，谁的增速更快？",
     "南充的川东北云计算中心由哪家公司承建？", "文件支持川东北哪所大学升格或新建？",
     "广安北斗思源大数据中心由哪家企业投资建设？",
+    "2022年川东北实际完成的地区生产总值是多少？", "川东北目前的城镇化率是多少？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

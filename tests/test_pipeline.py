@@ -9,7 +9,7 @@ from assistant.answer import Answer, Turn
 from assistant.citations import Verifier, misattributed
 from assistant.errors import QuestionError
 from assistant.evidence import (MAX_ANSWER_CHARS, WHETHER_MIN_CHARS, align, asks_location,
-                                asks_yes_no, coordinate, grammar, split_question,
+                                asks_yes_no, coordinate, grammar, split_question, trim,
                                 without_residence)
 from assistant.index import build_index
 from assistant.parts import _balanced, answer_starts
@@ -587,6 +587,9 @@ def test_where_the_asker_lives_is_not_the_subject(question, subject):
     ("南充要争取国家餐厨废弃物资源化利用和无害化处理试点城市、国家生活垃圾分类试点城市", T18, "南充"),
     ("巴中机场要迁建", T1, "巴中"),
     ("巴中要建铝产业基地", T10, "巴中"),
+    ("广元要争取广安铝产业基地和电子产业基地", T10, "广安"),
+    ("广安玄武岩基地", T10, ""),
+    ("达州玄武岩基地", T10, ""),
     # Near misses: places joined by 、 share what follows; a verb may come before the place.
     ("南充要争取国家餐厨废弃物资源化利用和无害化处理试点城市", T18, ""),
     ("广元建设国家生活垃圾分类试点城市和低碳试点城市", T18, ""),
@@ -643,3 +646,28 @@ def test_a_figure_written_in_chinese_ties_the_line_to_the_question(retriever, se
     p, _ = make(retriever, settings, "回答：到2022年，川东北经济区地区生产总值力争突破9000亿元。")
     a = p.ask("经济总量哪年破九千亿元")
     assert a.mode == "generated" and a.direct_answer.startswith("到2022年")
+
+
+def test_a_quote_starts_at_the_phrase_holding_most_of_the_question():
+    sentence = ("加快建设升钟水库灌区二期、武引二期灌区、红鱼洞水库及灌区、土溪口水库、双峡湖水库、回龙寺水库等大中型"
+                "水利工程,开工建设江家口水库、固军水库、亭子口灌区、渔洞河水库等大中型水利工程,开展罐子坝水库及灌区等"
+                "项目前期工作")
+    assert trim(sentence, ["水库", "开工"], 60).startswith("开工建设江家口水库")
+    assert trim(sentence, ["水库"], 60).startswith("加快建设升钟水库")  # one term: the first phrase
+
+
+def test_a_place_led_answer_must_be_that_places_in_the_text(retriever, settings):
+    """The restated 「广安在新材料要建」 goes; 「广安：石墨…」 would give 巴中's 石墨 to 广安."""
+    p, _ = make(retriever, settings, "回答：广安在新材料要建石墨等先进碳材料原料基地和产业化应用基地建设，"
+                                     "打造广元铝产业基地和电子产业基地。")
+    a = p.ask("广安在新材料上要建什么？")
+    assert not a.direct_answer.startswith("广安：石墨")
+    p, _ = make(retriever, settings, "回答：广安在新材料要建玄武岩基地。")
+    a = p.ask("广安在新材料上要建什么？")
+    assert a.mode == "generated" and "玄武岩基地" in a.direct_answer.split("〔")[0]
+
+
+def test_a_part_with_a_rare_word_rests_on_a_sentence_with_it(retriever, settings):
+    p, _ = make(retriever, settings, "回答：推进社会保险异地协同经办,完善异地联动监管机制。社会治安方面有协同。")
+    a = p.ask("社会治安方面有什么协同措施？")
+    assert "社会保险" not in a.direct_answer and "社会治安综合治理" in a.direct_answer

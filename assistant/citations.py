@@ -181,6 +181,17 @@ def misattributed(said: str, text: str, names: list[str] | Collection[str]) -> s
     return ""
 
 
+def speaks_of(place: str, said: str, text: str, names: Collection[str]) -> bool:
+    """Whether `text` says `said` of `place`: half of its character pairs are in the phrases of
+    the text about that place (「…开工建设阆中机场,推进通用机场建设」 does not say 推进通用机场建设
+    of 阆中)."""
+    grams = {said[i:i + 2] for i in range(len(said) - 1)
+             if _HAN_RE.fullmatch(said[i]) and _HAN_RE.fullmatch(said[i + 1])}
+    about = "".join(t for owners, t in _segments(text, [n for n in names if n in text])
+                    if place in owners)
+    return bool(grams) and 2 * sum(g in about for g in grams) >= len(grams)
+
+
 def _repetitive(sentence: str, source: str = "") -> bool:
     """The small model sometimes loops ("南充、达州、广安、南充、达州…"). A repeat the `source`
     sentence itself has is a copy, not a loop (「达州经济开发区、巴中经济开发区、南充经济开发区」)."""

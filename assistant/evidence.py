@@ -298,8 +298,8 @@ def phrase_windows(sentence: str, width: int = 3) -> list[str]:
 
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
     """The exact span of a long sentence from its first to its last phrase with a question term;
-    from the first phrase with the most of them when that holds more than the first one
-    (「哪些水库要开工建设」: 「开工建设江家口水库…」, not the 「加快建设…水库」 before it)."""
+    when that is too long, from the first phrase with the most of them (「哪些水库要开工建设」:
+    「开工建设江家口水库…」, not the long 「加快建设…水库」 list before it)."""
     if len(sentence) <= limit:
         return sentence
     phrases = re.findall(r"[^,，;；:：]+[,，;；:：。]?", sentence)
@@ -307,7 +307,9 @@ def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
     hit = [i for i, c in enumerate(counts) if c]
     if not hit:
         return ""
-    first, last = counts.index(max(counts)), hit[-1]
+    first, last = hit[0], hit[-1]
+    if sum(len(p) for p in phrases[first:last + 1]) > limit:  # too long: start where most is
+        first = counts.index(max(counts))
     while last > first and sum(len(p) for p in phrases[first:last + 1]) > limit * 2:
         last -= 1
     while sum(len(p) for p in phrases[first:last + 1]) < 16 and last + 1 < len(phrases):

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from .answerability import AnswerabilityJudge, gives_kind
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed, places_in,
-                        resolve_ref, strip_marks, support)
+                        resolve_ref, speaks_of, strip_marks, support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
@@ -158,10 +158,12 @@ class PartWriter:
             shown = written = _balanced(body[k:])
         # A line about a named place that no longer names it (its opening restated the
         # question: 「广元的城市定位是…」) is led by the place, so the answer says whose it is;
-        # not when the text says what is left of the line of another place (「广安：石墨…」).
+        # only when the text says what is left of the line of that place (not 「广安：石墨…」,
+        # 巴中's, nor 「阆中：推进通用机场建设」, said of no place).
         lead = [p for p in plan.named if evidence is not None and p in evidence.text
                 and not any(q in shown for q in plan.named)]
-        if lead and misattributed("、".join(lead) + shown, evidence.text, self.places):
+        if lead and (misattributed("、".join(lead) + shown, evidence.text, self.places)
+                     or not all(speaks_of(p, shown, evidence.text, self.places) for p in lead)):
             evidence = None
         if evidence is not None and shown and (len(shown) >= SHOWN_SHARE * len(written)
                                                or len(shown) >= STANDALONE_CHARS):
@@ -370,7 +372,7 @@ def answer_starts(line: str, questions: tuple[str, ...], places: Collection[str]
             k += 1
         if (k < len(line) and not _DENIES.search(line[:k])
                 and not line.startswith(_CONTRARY, k)
-                and _places_kept(line[:k], line[k:] + "".join(questions), places)):
+                and _places_kept(line[:k], line[k:], places)):
             clean.append(k)
     return list(dict.fromkeys([0, *clean]))
 
@@ -384,9 +386,9 @@ def _without_idle_tail(shown: str, question: str, verifier: Verifier) -> str:
 
 
 def _places_kept(dropped: str, rest: str, places: Collection[str]) -> bool:
-    """Every place the dropped opening names is in the rest too, or in the question (the answer
-    is then led by it, and checked to be that place's in the text): a place the line claims
-    something of is not silently dropped."""
+    """Every place the dropped opening names is in the rest too: a place the line claims
+    something of is not silently dropped (「阆中要建国际机场，推进通用机场建设」 must not become
+    an answer about 阆中 that says 推进通用机场建设)."""
     return all(p in rest for p in places_in(dropped, places))
 
 

@@ -303,8 +303,9 @@ def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
     if len(sentence) <= limit:
         return sentence
     phrases = re.findall(r"[^,，;；:：]+[,，;；:：。]?", sentence)
-    counts = [len({t for t in terms if t in p}) for p in phrases]
-    hit = [i for i, c in enumerate(counts) if c]
+    longest = [t for t in terms if not any(t != o and t in o for o in terms)]  # 双核三带, not 双核
+    counts = [len({t for t in longest if t in p}) for p in phrases]
+    hit = [i for i, p in enumerate(phrases) if any(t in p for t in terms)]
     if not hit:
         return ""
     first, last = hit[0], hit[-1]

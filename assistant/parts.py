@@ -54,9 +54,9 @@ class PartWriter:
     """Plans and writes the parts of an answer over one document's clauses."""
 
     def __init__(self, clauses: dict[str, Clause], places: set[str], context_terms: set[str],
-                 judge: AnswerabilityJudge):
+                 judge: AnswerabilityJudge, titles: str = ""):
         self.clauses, self.places, self.context_terms = clauses, places, context_terms
-        self.judge = judge
+        self.judge, self.titles = judge, titles  # the documents' titles (振兴, 实施意见)
         self._counts: dict[str, int] = {}
 
     def plan(self, question: str, ranker: SentenceRanker, own: str = "") -> Plan:
@@ -88,7 +88,8 @@ class PartWriter:
         eligible = naming or eligible
         # So does a part with a word the document uses in few clauses (社会治安, 土坯房): a line
         # from a sentence without it answers something else (「社会治安方面…」 → 社会保险's).
-        rare = [t for t in content if 1 <= self.clause_count(t) <= RARE_CLAUSES]
+        rare = [t for t in content if 1 <= self.clause_count(t) <= RARE_CLAUSES
+                and t not in self.titles]  # 振兴 of 「…振兴发展的实施意见」 is everywhere in sense
         eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
         top = set(candidates[:4]) | set(naming[:2])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,

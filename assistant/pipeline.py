@@ -65,7 +65,8 @@ class Pipeline:
         self.context_terms = ({p for p in self.places if p in titles}
                               | {z for pair in zones for z in (pair[0], "".join(pair))}
                               | {"四川", "全省", "我省", "文件", "政策"})
-        self.writer = PartWriter(self.clauses, self.places, self.context_terms, self.judge)
+        self.writer = PartWriter(self.clauses, self.places, self.context_terms, self.judge,
+                                 titles)
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,

@@ -22,7 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .citations import places_in
+from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
 from .retrieval import SearchResult
 
@@ -83,7 +83,7 @@ _NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
 # 「哪所大学」「哪家企业」「哪个县」: the answer names one of a kind of thing, so the evidence
 # must hold a thing of that kind (a word for it, or for a place a gazetteer name not asked about).
 _WHICH_RE = re.compile(r"哪[一几]?[个所家座位些类]?"
-                       r"(大学|高校|学校|院校|学院|医院|公司|企业|集团|银行|部门|机构|单位|乡镇|县|市|镇|乡|村)"
+                       r"(大学|高校|学校|院校|学院|医院|公司|企业|集团|银行|部门|机构|单位|园区|乡镇|县|市|镇|乡|村)"
                        r"(?![际场民区级委政容域长镇村里属内外])")  # not 哪些市际协作机制
 _KIND_WORDS = {
     **dict.fromkeys(("大学", "高校"), r"大学|高校"),
@@ -91,6 +91,7 @@ _KIND_WORDS = {
     "医院": r"医院|医疗机构|医疗卫生机构",
     **dict.fromkeys(("公司", "企业", "集团", "银行"), r"公司|企业|集团|银行|厂"),
     **dict.fromkeys(("部门", "机构", "单位"), r"部门|机构|单位|厅|局|委员会|政府|联席会议"),
+    "园区": r"园区|园|开发区|新区|基地",
 }
 
 
@@ -239,10 +240,14 @@ class AnswerabilityJudge:
             return Answerability(False, f"文件只在交通线路名称中提到{where}", where)
         for m in _WHICH_RE.finditer(q):
             kind = m.group(1)
-            if kind in _KIND_WORDS:
-                found = re.search(_KIND_WORDS[kind], ev)
-            else:  # a place: one the evidence names beyond those the question names
-                found = any(p not in named for p in places_in(ev, self._places))
+            if kind in _KIND_WORDS:  # in a phrase that says what the question asks of it
+                found = any(said_of(m.group(0), q, ev, (m.group(0), kind))
+                            for m in re.finditer(_KIND_WORDS[kind], ev))
+            else:  # a place: one the evidence names beyond those the question names, in
+                # what it says of the question's subject (「中法农业科技园建在哪个县」 is not
+                # answered by 南充 of the next phrase, 「推动南充建设…」)
+                found = any(p not in named and said_of(p, q, ev)
+                            for p in places_in(ev, self._places))
             # ... and it must be a thing of that kind for what the question asks about (a
             # sentence on 「僵尸企业」 does not say which company builds a data centre).
             if not found or not self._about(q, ev, terms, _WHICH_RE):

@@ -33,7 +33,9 @@ _PATTERNS: dict[Verdict, list[str]] = {
     ],
     # Requests for another kind of work than answering from the document.
     "off_topic": [
-        r"(写|作|来)(一)?(首|篇|段)?.{0,8}(诗|歌词|小说|作文|笑话)",
+        r"(写|作|来|创作|编)(一|几|两)?(首|篇|段|副|个)?.{0,12}"
+        r"(诗|绝句|宋词|歌词|歌曲|小说|作文|笑话|散文|故事|对联|顺口溜|演讲稿)",
+        r"(讲|说)(一|几)?个?.{0,6}(笑话|故事)",
         r"(写|编)(一)?(个|段)?.{0,8}(代码|爬虫|程序|脚本)", r"\bpoem\b", r"\bjoke\b",
     ],
     # Asking the assistant for its own judgement, or for a forecast the document cannot give.

@@ -121,6 +121,14 @@ NEAR_MISS = [
     # abbreviations and everyday words (社保, 幼儿园, 高铁)
     "社保在外地怎么办理？",
     "农村孩子上幼儿园难，文件有办法吗？",
+    # creative-writing words in questions about the text (the screen needs a request to write)
+    "文件里写到了哪些名人故里？",
+    "写在第（二十一）条的红色文化传承区有哪些？",
+    "文件写了哪些关于历史文化名人的内容？",
+    # which park / which city, answered in the phrase about the thing asked
+    "哪些园区要加快建设？",
+    "微玻纤产业园在哪个市？",
+    "国家装配式建筑示范城市是哪个市？",
 ]
 
 
@@ -156,6 +164,7 @@ def test_near_misses_are_answered(pipeline, question):
     "南充的川东北云计算中心由哪家公司承建？", "文件支持川东北哪所大学升格或新建？",
     "广安北斗思源大数据中心由哪家企业投资建设？",
     "2022年川东北实际完成的地区生产总值是多少？", "川东北目前的城镇化率是多少？",
+    "中法农业科技园落在哪个县？", "达钢集团要迁到哪个园区？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

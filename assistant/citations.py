@@ -171,10 +171,7 @@ def misattributed(said: str, text: str, names: list[str] | Collection[str]) -> s
     for owners, seg in _segments(said, list(in_text)):
         if not owners:
             continue
-        for i in range(len(seg) - 1):
-            gram = seg[i:i + 2]
-            if not (_HAN_RE.fullmatch(gram[0]) and _HAN_RE.fullmatch(gram[1])):
-                continue
+        for gram in sorted(han_pairs(seg)):
             holders = [o for o, t in segments if gram in t]
             if holders and all(o and not o & owners for o in holders):
                 return "、".join(sorted(owners))
@@ -185,11 +182,38 @@ def speaks_of(place: str, said: str, text: str, names: Collection[str]) -> bool:
     """Whether `text` says `said` of `place`: half of its character pairs are in the phrases of
     the text about that place (「…开工建设阆中机场,推进通用机场建设」 does not say 推进通用机场建设
     of 阆中)."""
-    grams = {said[i:i + 2] for i in range(len(said) - 1)
-             if _HAN_RE.fullmatch(said[i]) and _HAN_RE.fullmatch(said[i + 1])}
+    grams = han_pairs(said)
     about = "".join(t for owners, t in _segments(text, [n for n in names if n in text])
                     if place in owners)
     return bool(grams) and 2 * sum(g in about for g in grams) >= len(grams)
+
+
+def said_of(place: str, question: str, text: str, common: Collection[str] = ()) -> bool:
+    """Whether a phrase of `text` (cut at commas) naming `place` holds half of the character
+    pairs of the question that the text has, not counting pairs of `common` words (the region's
+    name): 「新能源车的产业基地放在哪个市」 is said of 南充 in 「…广安、达州玄武岩基地建设…,推动南充
+    新材料产业基地和新能源汽车产业基地建设」, not of 广安. Coarser than speaks_of: items of one
+    list share what follows them (「支持达州经济开发区、…南充经济开发区升级为国家级…」)."""
+    skip = set().union(*(han_pairs(c) for c in common)) if common else set()
+    grams = {g for g in han_pairs(question) if g in text and g not in skip}
+    about = "".join(p for p in re.split(r"(?<=[，,；;。：:！？])", text) if place in p)
+    return bool(grams) and 2 * sum(g in about for g in grams) >= len(grams)
+
+
+def phrase_about(place: str, question: str, text: str, names: Collection[str]) -> str:
+    """The phrase of `text` about `place` sharing most character pairs with the question, or ''
+    (「推动南充新材料产业基地和新能源汽车产业基地建设」 for 南充 and a question on 新能源车)."""
+    grams = han_pairs(question)
+    scored = [(len(grams & han_pairs(t)), t) for owners, t in
+              _segments(text, [n for n in names if n in text]) if place in owners]
+    best = max(scored, default=(0, ""), key=lambda x: x[0])
+    return best[1].strip("，,；;。：:、 ") if best[0] else ""
+
+
+def han_pairs(text: str) -> set[str]:
+    """The pairs of adjacent Han characters in text: a tokenizer-free measure of shared wording."""
+    return {text[i:i + 2] for i in range(len(text) - 1)
+            if _HAN_RE.fullmatch(text[i]) and _HAN_RE.fullmatch(text[i + 1])}
 
 
 def _repetitive(sentence: str, source: str = "") -> bool:
@@ -265,7 +289,12 @@ class Verifier:
     def _seam(token: str, sentence: str, text: str) -> bool:
         """A two-character token jieba cut across a word seam (重点镇|要 → 「镇要」, 打造|成 →
         「造成」): one of its characters belongs to an evidence word with its neighbour outside
-        the token. Longer words, and the longer words search mode also yields, are still checked."""
+        the token; or a three-character token of two words joined by 和/与/及 (「…联运港和经达州…」
+        → 「港和经」). Longer words, and the longer words search mode also yields, are still checked."""
+        if len(token) == 3 and token[1] in "和与及":  # 港|和|经: two words joined by 和
+            return any(sentence[i - 1:i + 1] in text and sentence[i + 2:i + 4] in text
+                       for i in (m.start() for m in re.finditer(re.escape(token), sentence))
+                       if i > 0)
         if len(token) != 2:
             return False
         for i in (m.start() for m in re.finditer(re.escape(token), sentence)):

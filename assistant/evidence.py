@@ -227,7 +227,7 @@ def _line_text(line: str) -> str:
     return re.sub(r"^\d+[.、)）]\s*", "", line).strip()
 
 
-PartMode = Literal["generated", "quoted", "not_covered"]
+PartMode = Literal["generated", "quoted", "not_covered", "retry"]  # retry: not shown
 
 
 @dataclass(frozen=True)

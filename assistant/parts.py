@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .answerability import AnswerabilityJudge, gives_kind
-from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed, places_in,
-                        resolve_ref, speaks_of, strip_marks, support)
+from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed,
+                        phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
+                        support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
 
@@ -48,6 +49,7 @@ class Plan:
     holding: list[Sentence]  # the best candidates that hold what the part asks (a date...)
     eligible: list[Sentence]  # every candidate that does: what the model's line may rest on
     named: tuple[str, ...] = ()  # places the part names
+    own: str = ""  # the part as the user wrote it (`question` has English terms expanded)
 
 
 class PartWriter:
@@ -93,7 +95,7 @@ class PartWriter:
         eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
         top = set(candidates[:4]) | set(naming[:2])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
-                    tuple(named))
+                    tuple(named), own)
 
     def clause_count(self, word: str) -> int:
         """In how many of the document's clauses `word` occurs (memoised)."""
@@ -111,7 +113,8 @@ class PartWriter:
         return verdict.reason or "文件没有写这方面的内容"
 
     def write(self, run: Sink, index: int, plan: Plan, events, verifier: Verifier,
-              taken: dict[str, str] | None = None):
+              taken: dict[str, str] | None = None, *, line_no: int | None = None,
+              final: bool = True):
         """One part: the model's line, verified phrase by phrase against one evidence sentence
         and shown when the line ends; else that part's best evidence quoted; else what the text
         does not give. Returns the PartAnswer.
@@ -121,12 +124,16 @@ class PartWriter:
         「海绵城市、…是城市内涝问题的重要应对措施」 is a fragment,
         and the evidence quoted answers better. A line that repeats what an earlier part's line
         said from the same sentence (`taken`: sentence id → that part's text) does not answer
-        this one; a line saying something else from that sentence does."""
+        this one; a line saying something else from that sentence does.
+
+        `line_no` is the part's line in `events` (default `index`). Unless `final`, a part whose
+        line was written but failed emits nothing and comes back as mode "retry", so that the
+        model can be asked again for it before its evidence is quoted."""
         taken = taken or {}
         question, terms, holding = plan.question, plan.terms, plan.holding
         asked = (question, getattr(run, "question", "") or "")
         shown, evidence, line, start, written = "", None, "", None, ""
-        for n, text, done in events_for(events, index):
+        for n, text, done in events_for(events, index if line_no is None else line_no):
             line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
             body = line.rstrip("，,、；;：:。！？!?")
             if start is not None:
@@ -157,6 +164,11 @@ class PartWriter:
                 continue
             evidence, start = s, k
             shown = written = _balanced(body[k:])
+        if holding and line:
+            found = self._places_answer(body, asked, plan)  # 「…放在南充」: a place, no more
+            if found is not None:
+                evidence, shown = found
+                written = shown
         # A line about a named place that no longer names it (its opening restated the
         # question: 「广元的城市定位是…」) is led by the place, so the answer says whose it is;
         # only when the text says what is left of the line of that place (not 「广安：石墨…」,
@@ -166,18 +178,26 @@ class PartWriter:
         if lead and (misattributed("、".join(lead) + shown, evidence.text, self.places)
                      or not all(speaks_of(p, shown, evidence.text, self.places) for p in lead)):
             evidence = None
+        # Places the line gives as where what the question asks about is (「新能源汽车产业基地放在哪个市」
+        # → 「广安和达州」) must be the ones the text says it of, not others of the same sentence.
+        if evidence is not None and _ASKS_PLACE.search(question) and not all(
+                said_of(p, question, evidence.text, self.context_terms)
+                for p in places_in(shown, self.places) if p not in question):
+            evidence = None
         if evidence is not None and shown and (len(shown) >= SHOWN_SHARE * len(written)
                                                or len(shown) >= STANDALONE_CHARS):
             label = self.clauses[evidence.clause_id].label
             shown = self._yes_or_no(_without_idle_tail(shown, question, verifier), plan, evidence)
             run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
                                           evidence.id))
-            if lead:
-                shown = "、".join(lead) + "：" + shown
+            if lead:  # 「南充：建设…」, not 「南充：包括建设…」
+                shown = "、".join(lead) + "：" + (_without_connectives(shown) or shown)
             yield from run.emit(("" if index == 0 else "\n") + f"{shown}〔{label}〕。")
             return PartAnswer(question, "generated", shown, (evidence,))
         if not holding:
             part = PartAnswer(question, "not_covered", "", (), self.missing(plan))
+        elif line and not final:
+            return PartAnswer(question, "retry", line, holding[:1], "回答未通过核对")
         else:  # the model's own "文件未涉及" is not trusted over evidence that holds the answer
             best = holding[0]
             part = PartAnswer(question, "quoted", trim(best.text, terms) or best.text, (best,),
@@ -207,15 +227,40 @@ class PartWriter:
                     break
                 # What is kept of the failed phrase is a list item (after 、), not the start of
                 # a phrase: 「…年度重点工作方案,明确」 ends on a verb without its object.
+                # Or it ends where a phrase of the text ends (「…货运出海新通道」 of
+                # 「…新通道的合作」): the words cut off were the model's.
                 mark = max(said.rfind(c) for c in "，,；;：:、。！？!?")
-                if mark >= 0 and said[mark] != "、":
+                ends = [e for e in plan.eligible if _ends_phrase(said, e.text)]
+                if mark >= 0 and said[mark] != "、" and not ends:
                     continue  # only a list item is cut: 「…保护传统村落，加快农村」 is a fragment
-                # ... and it is the text's own words: 「…协作，是推动川」 is not.
-                kept = said[mark + 1:] if mark >= 0 else said[len(shown):]
+                # ... and it is a whole item in the text's own words: 「…协作，是推动川」 is not,
+                # nor 「建设中欧班列」 of 「建设中欧班列广元组货基地」.
+                kept = _without_connectives(said[mark + 1:] if mark >= 0 else said[len(shown):])
                 s = self._check(said, plan, verifier)
                 if (s is not None and support(said, taken.get(s.id, "")) < REPEATED_SHARE
-                        and normalize(kept) in normalize(s.text)):
+                        and (s in ends or _is_item(kept, s.text, whole=mark >= 0))):
                     return s, k, said
+        return None
+
+    def _places_answer(self, body: str, asked: tuple[str, ...], plan: Plan
+                       ) -> tuple[Sentence, str] | None:
+        """A line whose answer is only places (「EV新能源车的产业基地放在南充」 → 南充), each of
+        which an eligible sentence says what the question asks of: the places, each with the
+        phrase the text says it in (「南充：推动南充新材料产业基地和新能源汽车产业基地建设」).
+        Too short for the phrase checks, so checked here, place by place."""
+        for k in answer_starts(body, asked, self.places):
+            said = body[k:].strip()
+            names = places_in(said, self.places)
+            rest = said
+            for n in names:
+                rest = rest.replace(n, "")
+            if not names or rest.strip("、和与及 ") or any(n in plan.question for n in names):
+                continue
+            for s in plan.eligible:
+                phrases = [phrase_about(n, plan.question, s.text, self.places) for n in names]
+                if all(phrases) and all(said_of(n, plan.question, s.text, self.context_terms)
+                                        for n in names):
+                    return s, f"{said}：{'；'.join(dict.fromkeys(phrases))}"
         return None
 
     def _yes_or_no(self, shown: str, plan: Plan, evidence: Sentence) -> str:
@@ -239,7 +284,7 @@ class PartWriter:
     def _check(self, said: str, plan: Plan, verifier: Verifier) -> Sentence | None:
         """The eligible sentence that supports `said` (a line, or its answer after the
         restated question), or None."""
-        if len(said) < 4 or not _adds_to(said, plan.question, verifier):
+        if len(said) < 4 or not _adds_to(said, plan.question, verifier, plan.own):
             return None
         # 「写在第14条」: a reference to the evidence's own clause is checked, not its number.
         refs = [m.group(0) for m in _CLAUSE_REF_RE.finditer(said)]
@@ -302,12 +347,13 @@ def events_for(events, index: int):
 
 
 
-def _adds_to(line: str, question: str, verifier: Verifier) -> bool:
+def _adds_to(line: str, question: str, verifier: Verifier, own: str = "") -> bool:
     """The line names something the question did not (「…有以下安排」「招商引资机制写在」 do not):
     a word, a number (「一共5个市」 to 「几个市」), or one of the two things an either-or question
-    offers (「是B型」 to 「是A型还是B型」)."""
+    offers (「是B型」 to 「是A型还是B型」). `own`: the question as the user wrote it, when
+    `question` has English terms expanded (「EV新能源车的产业基地」 restates 「EV 新能源车…」)."""
     words = verifier.terms(line) if verifier.terms else re.findall(r"[\u4e00-\u9fff]{2}", line)
-    if any(len(w) >= 2 and w not in question and w not in CONNECTIVES
+    if any(len(w) >= 2 and w not in question and w not in own and w not in CONNECTIVES
            and w not in ("以下", "如下", "下列", "这些", "方面") for w in words):
         return True
     asked_numbers = set(re.findall(r"\d+", arabic_numbers(question)))
@@ -316,6 +362,8 @@ def _adds_to(line: str, question: str, verifier: Verifier) -> bool:
     return len([a for a in _alternatives(question) if a in line]) == 1
 
 
+# A question asking where (which city, county, place).
+_ASKS_PLACE = re.compile(r"哪里|哪儿|在哪|何处|什么地方|哪[一几]?[个些座]?(?:市|县|区|城市|地方|地区|省)")
 _EITHER_OR = re.compile(r"([^，,。？?！!是为要在]{2,12})还是([^，,。？?！!吗呢的]{2,12})")
 
 
@@ -373,7 +421,7 @@ def answer_starts(line: str, questions: tuple[str, ...], places: Collection[str]
             k += 1
         if (k < len(line) and not _DENIES.search(line[:k])
                 and not line.startswith(_CONTRARY, k)
-                and _places_kept(line[:k], line[k:], places)):
+                and _places_kept(line[:k], line[k:], places, questions)):
             clean.append(k)
     return list(dict.fromkeys([0, *clean]))
 
@@ -386,11 +434,44 @@ def _without_idle_tail(shown: str, question: str, verifier: Verifier) -> str:
     return "".join(pieces).rstrip("，,。；; ")
 
 
-def _places_kept(dropped: str, rest: str, places: Collection[str]) -> bool:
+def _ends_phrase(said: str, sentence: str, tail: int = 4) -> bool:
+    """`said` ends on the last words of one of the sentence's phrases."""
+    end = normalize(said)[-tail:]
+    text = normalize(sentence).rstrip("。")
+    return len(end) == tail and (text.endswith(end) or any(
+        end + mark in text for mark in "，,；;：:、"))
+
+
+def _is_item(words: str, sentence: str, whole: bool = True) -> bool:
+    """`words` end an item of the sentence (followed there by a mark or 和/及/等), and if `whole`
+    also start one (after a mark or 和/与/及): 「阴平道」 of 「…金牛道、阴平道」 is one, 「建设中欧班列」
+    of 「建设中欧班列广元组货基地」 and 「建设」 of 「…等建设,」 are not."""
+    words, text = normalize(words), normalize(sentence)
+    for m in re.finditer(re.escape(words), text) if words else ():
+        a, b = m.start(), m.end()
+        if (b == len(text) or text[b] in _ITEM_MARKS + "等") and (
+                not whole or a == 0 or text[a - 1] in _ITEM_MARKS):
+            return True
+    return False
+
+
+_ITEM_MARKS = "、，,；;：:。和与及"
+
+
+def _without_connectives(words: str) -> str:
+    """Without the framing words it opens with (「包括建设…」 → 「建设…」)."""
+    while word := next((w for w in CONNECTIVES if words.startswith(w)), ""):
+        words = words[len(word):]
+    return words
+
+
+def _places_kept(dropped: str, rest: str, places: Collection[str],
+                 questions: tuple[str, ...] = ()) -> bool:
     """Every place the dropped opening names is in the rest too: a place the line claims
     something of is not silently dropped (「阆中要建国际机场，推进通用机场建设」 must not become
-    an answer about 阆中 that says 推进通用机场建设)."""
-    return all(p in rest for p in places_in(dropped, places))
+    an answer about 阆中 that says 推进通用机场建设). A place the question names may go: the
+    answer is then led by it, and shown only if the text says the rest of that place."""
+    return all(p in rest or any(p in q for q in questions) for p in places_in(dropped, places))
 
 
 _DENIES = re.compile(r"不|没|未|无|非|否|除|仅|只|如果|若|虽")

@@ -20,7 +20,7 @@ from .citations import Citation, Verifier
 from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
-from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_yes_no, coordinate,
+from .evidence import (NOT_COVERED, PartAnswer, SentenceRanker, asks_location, asks_yes_no, coordinate,
                        grammar, line_events, split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
@@ -39,6 +39,7 @@ COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least
 # is written (~90 tok/s on 2 cores); measured on gold, two sentences per part doubled that.
 EVIDENCE_PER_PART = 1
 PROMPT_QUOTE_CHARS = 40
+RETRY_QUOTE_CHARS = 60  # asked again, the model sees more of the sentence (up to 2 × this)
 RARE_TERM_CLAUSES = 6  # a term in more clauses than this says nothing about which one answers
 
 
@@ -236,12 +237,25 @@ class Pipeline:
             return
         events = self._model_lines(run, questions, plans)
         answers: list[PartAnswer] = []
+        base, retried = 0, False  # base: the part whose line is line 0 of `events`
         try:
-            for i, plan in enumerate(plans):
+            while len(answers) < len(plans):
+                i = len(answers)
                 taken = {s.id: p.text for p in answers if p.mode == "generated"
                          for s in p.evidence}
-                answers.append((yield from self.writer.write(run, i, plan, events, verifier,
-                                                             taken)))
+                part = yield from self.writer.write(
+                    run, i, plans[i], events, verifier, taken, line_no=i - base,
+                    final=retried or events is None or not self.settings.llm_retry)
+                if part.mode == "retry":
+                    # Ask once more, for this part and the rest, with each part's whole evidence
+                    # sentence and the instruction to copy from it: measured on gold, most
+                    # failed lines restated the question or explained from general knowledge.
+                    events.close()
+                    events = self._model_lines(run, questions[i:], plans[i:], retry=True)
+                    base, retried = i, True
+                    run.timings["retry"] = 1
+                    continue
+                answers.append(part)
         finally:
             if events is not None:
                 events.close()  # stops the model now, also when the reader hangs up mid-answer
@@ -258,7 +272,8 @@ class Pipeline:
                       else "extractive")
         yield run.finish(refused=False, mode=mode)
 
-    def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan]):
+    def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan],
+                     retry: bool = False):
         """The model's answer lines as phrase-by-phrase events (None without a model).
 
         The document is in the cached system prompt; the user turn adds each part's best
@@ -268,13 +283,18 @@ class Pipeline:
         if self.generator is None:
             return None
         parts = [{"question": q, "yes_no": asks_yes_no(q),
-                  "evidence": [trim(s.text, plan.terms, PROMPT_QUOTE_CHARS)
+                  "evidence": [trim(s.text, plan.terms, RETRY_QUOTE_CHARS if retry
+                                    else PROMPT_QUOTE_CHARS)
                                or s.text[:2 * PROMPT_QUOTE_CHARS]
                                for s in plan.holding[:EVIDENCE_PER_PART]]}
                  for q, plan in zip(questions, plans, strict=True)]
-        messages = [Message("system", self.system_prompt),
-                    Message("user", render("answer", question=run.rewritten or run.question,
-                                           parts=parts, style=run.style))]
+        if retry:  # more of each part's evidence sentence, and only copying from it
+            parts = [p if p["evidence"] else {**p, "evidence": [NOT_COVERED]} for p in parts]
+            prompt = render("retry", parts=parts, style=run.style)
+        else:
+            prompt = render("answer", question=run.rewritten or run.question, parts=parts,
+                            style=run.style)
+        messages = [Message("system", self.system_prompt), Message("user", prompt)]
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.llm_max_tokens * len(questions),
             temperature=self.settings.llm_temperature, grammar=grammar(len(questions), [p["yes_no"] for p in parts]))

@@ -131,7 +131,9 @@ def test_client_disconnect_stops_generation(fake_parts):
         deadline = time.monotonic() + 10
         while gen.closed == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert gen.closed == 1, "generation was not stopped after the client disconnected"
+        # Every stream the answer opened (a failed line is asked again once) was stopped.
+        assert gen.closed == len(gen.calls) >= 1, \
+            "generation was not stopped after the client disconnected"
         assert gen.pieces < total / 2
         after = gen.pieces
         time.sleep(0.5)

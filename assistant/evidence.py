@@ -296,6 +296,13 @@ def phrase_windows(sentence: str, width: int = 3) -> list[str]:
     return ["".join(phrases[i:i + width]) for i in range(len(phrases) - width + 1)]
 
 
+def term_span(sentence: str, terms: Sequence[str]) -> str:
+    """The sentence from its first to its last phrase with one of the terms ('' if none)."""
+    phrases = re.findall(r"[^,，;；:：]+[,，;；:：。]?", sentence)
+    hit = [i for i, p in enumerate(phrases) if any(t in p for t in terms)]
+    return "".join(phrases[hit[0]:hit[-1] + 1]) if hit else ""
+
+
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
     """The exact span of a long sentence from its first to its last phrase with a question term;
     when that is too long, from the first phrase with the most of them (「哪些水库要开工建设」:

@@ -19,13 +19,15 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
-from .evidence import MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align, trim
+from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align,
+                       term_span, trim)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
 RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
 REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
-UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
+UNVERIFIED_CHARS = 40
+ON_TOPIC_SHARE = 0.5  # a line without the part's words keeps to the phrases that have them  # a line with no verified phrase by now is not waited for any longer
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 
@@ -297,9 +299,12 @@ class PartWriter:
             return None
         # The line is about the question: it or its sentence has a word of it, or a figure
         # (「破九千亿」 is answered by 「…突破9000亿元」).
+        # ... and from the part of the sentence that speaks of it: 「对环境准入有哪些约束」 is not
+        # answered by 「共同打好蓝天保卫战…」 of 「强化…环境准入清单的约束,共同打好…」.
         figures = re.findall(r"\d+", arabic_numbers(plan.question))
-        if s is None or not (any(t in said or t in s.text for t in plan.terms) or not plan.terms
-                             or any(f in said for f in figures)):
+        if s is None or not (any(t in said for t in plan.terms) or not plan.terms
+                             or any(f in said for f in figures)
+                             or support(said, term_span(s.text, plan.terms)) >= ON_TOPIC_SHARE):
             return None
         if not gives_kind(plan.question, said, s.text):  # a when-question's line needs its date
             return None
@@ -375,7 +380,7 @@ def _alternatives(question: str) -> tuple[str, ...]:
 
 
 # Characters that join a restated question to its answer (「南充的定位是…」「…要建成…」).
-_GLUE = set("的是为有在要将把对和与及即就都也还：:，,、。；;！! “「")
+_GLUE = set("的是为有在要将把对和与及即就都也还了：:，,、。；;！! “「")  # 了: 为|了实现
 _PAUSES = ("，", ",", "：", ":", "、")
 
 

@@ -770,3 +770,22 @@ def test_a_list_item_is_kept_only_whole(retriever, settings):
     a = p.ask("南充丝绸外贸方面有啥支持？")
     assert "南充：建设国家丝织品外贸转型升级专业型示范基地〔第（二十三）条〕" in a.direct_answer
     assert "中欧班列" not in a.direct_answer.split("〔")[0]
+
+
+@pytest.mark.parametrize("line,passes", [
+    ("共同打好蓝天保卫战、碧水保卫战等“八大战役”", False),  # the sentence's other phrase
+    ("强化生态保护红线、环境质量底线、资源利用上线和环境准入清单的约束", True),
+])
+def test_a_line_without_the_questions_words_keeps_to_the_phrases_that_have_them(
+        retriever, settings, line, passes):
+    p, _ = make(retriever, settings.model_copy(update={"llm_retry": False}), "回答：" + line)
+    a = p.ask("对环境准入有哪些限制和约束？")
+    assert (a.mode == "generated") == passes, a.direct_answer
+
+
+def test_an_answer_does_not_start_on_a_particle_left_from_the_restated_question(retriever,
+                                                                              settings):
+    p, _ = make(retriever, settings, "回答：为了实现区域优势互补、协调联动，全面提升川东北经济区"
+                                     "综合实力和整体竞争力")
+    a = p.ask("为什么要建东向北向出川的综合交通枢纽？")
+    assert a.direct_answer.startswith("实现区域优势互补"), a.direct_answer

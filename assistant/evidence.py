@@ -296,11 +296,13 @@ def phrase_windows(sentence: str, width: int = 3) -> list[str]:
     return ["".join(phrases[i:i + width]) for i in range(len(phrases) - width + 1)]
 
 
-def term_span(sentence: str, terms: Sequence[str]) -> str:
-    """The sentence from its first to its last phrase with one of the terms ('' if none)."""
+def up_to_terms(sentence: str, terms: Sequence[str]) -> str:
+    """The sentence up to its last phrase with one of the terms (all of it if none has one):
+    what comes before may be its subject (「发挥…联席会议制度作用,…,制定年度重点任务清单」 says
+    who makes the list), what comes after is another measure."""
     phrases = re.findall(r"[^,，;；:：]+[,，;；:：。]?", sentence)
     hit = [i for i, p in enumerate(phrases) if any(t in p for t in terms)]
-    return "".join(phrases[hit[0]:hit[-1] + 1]) if hit else ""
+    return "".join(phrases[:hit[-1] + 1]) if hit else sentence
 
 
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:

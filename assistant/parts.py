@@ -20,7 +20,7 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align,
-                       term_span, trim)
+                       trim, up_to_terms)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
@@ -299,12 +299,13 @@ class PartWriter:
             return None
         # The line is about the question: it or its sentence has a word of it, or a figure
         # (「破九千亿」 is answered by 「…突破9000亿元」).
-        # ... and from the part of the sentence that speaks of it: 「对环境准入有哪些约束」 is not
-        # answered by 「共同打好蓝天保卫战…」 of 「强化…环境准入清单的约束,共同打好…」.
+        # ... and not from the phrases after those that speak of it: 「对环境准入有哪些约束」 is
+        # not answered by 「共同打好蓝天保卫战…」 of 「强化…环境准入清单的约束,共同打好…」.
         figures = re.findall(r"\d+", arabic_numbers(plan.question))
+        words = [t for t in plan.terms if not re.search(r"\d", t)]  # 到2022年 frames, not asks
         if s is None or not (any(t in said for t in plan.terms) or not plan.terms
                              or any(f in said for f in figures)
-                             or support(said, term_span(s.text, plan.terms)) >= ON_TOPIC_SHARE):
+                             or support(said, up_to_terms(s.text, words)) >= ON_TOPIC_SHARE):
             return None
         if not gives_kind(plan.question, said, s.text):  # a when-question's line needs its date
             return None

@@ -783,6 +783,16 @@ def test_a_line_without_the_questions_words_keeps_to_the_phrases_that_have_them(
     assert (a.mode == "generated") == passes, a.direct_answer
 
 
+@pytest.mark.parametrize("question,line", [
+    ("每年的重点任务清单由谁来定？", "川东北经济区联席会议制度负责制定"),  # the subject phrase before
+    ("到2022年川东北在全省要扮演啥角色？", "全省经济副中心区域"),  # 到2022年 frames the sentence
+])
+def test_a_line_from_the_phrases_before_the_questions_words_is_on_topic(retriever, settings,
+                                                                         question, line):
+    p, _ = make(retriever, settings.model_copy(update={"llm_retry": False}), "回答：" + line)
+    assert p.ask(question).mode == "generated"
+
+
 def test_an_answer_does_not_start_on_a_particle_left_from_the_restated_question(retriever,
                                                                               settings):
     p, _ = make(retriever, settings, "回答：为了实现区域优势互补、协调联动，全面提升川东北经济区"

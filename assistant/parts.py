@@ -92,7 +92,11 @@ class PartWriter:
         eligible = naming or eligible
         # So does a part with a word the document uses in few clauses (社会治安, 土坯房): a line
         # from a sentence without it answers something else (「社会治安方面…」 → 社会保险's).
-        rare = [t for t in content if 1 <= self.clause_count(t) <= RARE_CLAUSES
+        # The searched question's own longest words count too: 社保 is searched as 社会保险.
+        searched = [t for t in terms if t not in named and not t.isascii()
+                    and not any(t != o and t in o for o in terms)]
+        rare = [t for t in dict.fromkeys(content + searched)
+                if 1 <= self.clause_count(t) <= RARE_CLAUSES
                 and t not in self.titles]  # 振兴 of 「…振兴发展的实施意见」 is everywhere in sense
         eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
         top = set(candidates[:4]) | set(naming[:2])

@@ -95,6 +95,9 @@ _KIND_WORDS = {
 }
 
 
+# A question's wording often spans two phrases of the text (「深化广深合作要推进哪个园区建设」 →
+# 「深化广深合作,推进广深产业园建设」): the phrase with the thing asked holds a quarter of it.
+KIND_SHARE = 0.25
 _ACTUAL = re.compile(r"实际|已经|目前|现在|当前|去年|前年|上一?年|截至|截止到|至今")
 _TARGET = re.compile(r"目标|计划|规划|力争|要求|预期|预计|要达到|要突破|要破")
 _OUTCOME = re.compile(r"已经|已(?:完成|实现|达到|建成)|完成了|实现了|达到了|截至|同比")
@@ -241,12 +244,12 @@ class AnswerabilityJudge:
         for m in _WHICH_RE.finditer(q):
             kind = m.group(1)
             if kind in _KIND_WORDS:  # in a phrase that says what the question asks of it
-                found = any(said_of(m.group(0), q, ev, (m.group(0), kind))
+                found = any(said_of(m.group(0), q, ev, (m.group(0), kind), KIND_SHARE)
                             for m in re.finditer(_KIND_WORDS[kind], ev))
             else:  # a place: one the evidence names beyond those the question names, in
                 # what it says of the question's subject (「中法农业科技园建在哪个县」 is not
                 # answered by 南充 of the next phrase, 「推动南充建设…」)
-                found = any(p not in named and said_of(p, q, ev)
+                found = any(p not in named and said_of(p, q, ev, (), KIND_SHARE)
                             for p in places_in(ev, self._places))
             # ... and it must be a thing of that kind for what the question asks about (a
             # sentence on 「僵尸企业」 does not say which company builds a data centre).

@@ -188,16 +188,18 @@ def speaks_of(place: str, said: str, text: str, names: Collection[str]) -> bool:
     return bool(grams) and 2 * sum(g in about for g in grams) >= len(grams)
 
 
-def said_of(place: str, question: str, text: str, common: Collection[str] = ()) -> bool:
+def said_of(place: str, question: str, text: str, common: Collection[str] = (),
+            share: float = 0.5) -> bool:
     """Whether a phrase of `text` (cut at commas) naming `place` holds half of the character
     pairs of the question that the text has, not counting pairs of `common` words (the region's
     name): 「新能源车的产业基地放在哪个市」 is said of 南充 in 「…广安、达州玄武岩基地建设…,推动南充
     新材料产业基地和新能源汽车产业基地建设」, not of 广安. Coarser than speaks_of: items of one
-    list share what follows them (「支持达州经济开发区、…南充经济开发区升级为国家级…」)."""
+    list share what follows them (「支持达州经济开发区、…南充经济开发区升级为国家级…」). `share`:
+    of the pairs, how many the phrase must hold."""
     skip = set().union(*(han_pairs(c) for c in common)) if common else set()
     grams = {g for g in han_pairs(question) if g in text and g not in skip}
     about = "".join(p for p in re.split(r"(?<=[，,；;。：:！？])", text) if place in p)
-    return bool(grams) and 2 * sum(g in about for g in grams) >= len(grams)
+    return bool(grams) and sum(g in about for g in grams) >= share * len(grams)
 
 
 def phrase_about(place: str, question: str, text: str, names: Collection[str]) -> str:

@@ -236,29 +236,40 @@ class Pipeline:
             yield from self._locate_answer(run, plans[0])
             return
         events = self._model_lines(run, questions, plans)
-        answers: list[PartAnswer] = []
-        base, retried = 0, False  # base: the part whose line is line 0 of `events`
+        settled: dict[int, PartAnswer] = {}
+        held: dict[int, _Held] = {}  # parts written after a failed one: shown once it is settled
+        failed: list[int] = []
+        retry = events is not None and self.settings.llm_retry
         try:
-            while len(answers) < len(plans):
-                i = len(answers)
-                taken = {s.id: p.text for p in answers if p.mode == "generated"
-                         for s in p.evidence}
-                part = yield from self.writer.write(
-                    run, i, plans[i], events, verifier, taken, line_no=i - base,
-                    final=retried or events is None or not self.settings.llm_retry)
+            for i, plan in enumerate(plans):
+                sink = _Held(run) if failed else run
+                part = yield from self.writer.write(sink, i, plan, events, verifier,
+                                                    _taken(settled), final=not retry)
                 if part.mode == "retry":
-                    # Ask once more, for this part and the rest, with each part's whole evidence
-                    # sentence and the instruction to copy from it: measured on gold, most
-                    # failed lines restated the question or explained from general knowledge.
-                    events.close()
-                    events = self._model_lines(run, questions[i:], plans[i:], retry=True)
-                    base, retried = i, True
-                    run.timings["retry"] = 1
+                    failed.append(i)  # nothing shown yet
                     continue
-                answers.append(part)
+                settled[i] = part
+                if isinstance(sink, _Held):
+                    held[i] = sink
+            if failed:
+                # Ask once more for the parts whose lines failed, with more of each one's
+                # evidence sentence and the instruction to copy from it: measured on gold, most
+                # failed lines restated the question or explained from general knowledge. The
+                # other parts keep their lines.
+                events.close()
+                events = self._model_lines(run, [questions[i] for i in failed],
+                                           [plans[i] for i in failed], retry=True)
+                run.timings["retry"] = len(failed)
+                for k, i in enumerate(failed):
+                    held[i] = _Held(run)
+                    settled[i] = yield from self.writer.write(
+                        held[i], i, plans[i], events, verifier, _taken(settled), line_no=k)
+                for i in sorted(held):
+                    yield from held[i].release()
         finally:
             if events is not None:
                 events.close()  # stops the model now, also when the reader hangs up mid-answer
+        answers = [settled[i] for i in sorted(settled)]
         if len(answers) == 1 and answers[0].mode != "not_covered":
             yield from self._complement(run, result, answers, plans[0])
         covered = [p for p in answers if p.mode != "not_covered"]
@@ -357,6 +368,34 @@ class _Run:
                       self.retrieved, mode, self.style, self.rewritten,
                       {k: round(v, 1) for k, v in self.timings.items()},
                       direct_answer=(self.direct if self.direct is not None else text).strip())
+
+
+class _Held:
+    """A part's text and citations kept back until the parts before it are shown."""
+
+    def __init__(self, run: _Run):
+        self.run, self.question = run, run.question
+        self.citations: list[Citation] = []
+        self.pieces: list[str] = []
+
+    @property
+    def parts(self) -> list[str]:  # what the reader will have seen before this part
+        return self.run.parts
+
+    def emit(self, text: str) -> Iterator[str]:
+        if text:
+            self.pieces.append(text)
+        return iter(())
+
+    def release(self) -> Iterator[str]:
+        self.run.citations += self.citations
+        for text in self.pieces:
+            yield from self.run.emit(text)
+
+
+def _taken(settled: dict[int, PartAnswer]) -> dict[str, str]:
+    """Evidence sentence id → the text an answered part's line said from it."""
+    return {s.id: p.text for p in settled.values() if p.mode == "generated" for s in p.evidence}
 
 
 def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:

@@ -129,6 +129,7 @@ NEAR_MISS = [
     "哪些园区要加快建设？",
     "微玻纤产业园在哪个市？",
     "国家装配式建筑示范城市是哪个市？",
+    "深化广深合作要推进哪个园区建设？",  # the question's words span two phrases of the text
     # the document's own changes (改造, 改革) are not requests to change the document
     "文件把哪些传统产业列为改造提升的对象？",
     "川陕革命老区综合改革试验要改什么？",

@@ -809,3 +809,15 @@ def test_a_part_in_everyday_words_rests_on_a_sentence_with_the_policy_term(retri
                 "回答：社会治安方面，建立社会治安综合治理联动机制")
     a = p.ask("社保方面有什么协同措施？")
     assert a.mode == "extractive" and "社会保险" in a.direct_answer
+
+
+def test_a_failed_first_part_is_asked_again_alone_and_the_next_keeps_its_line(retriever,
+                                                                              settings):
+    gen = RepliesGenerator(["回答：朱德故里是四川著名的旅游景点，每年接待游客上百万人次。\n"
+                            "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。",
+                            "回答：加大对朱德故里、红四方面军总指挥部旧址纪念馆等革命遗址的保护修缮力度。"])
+    a = Pipeline(settings, retriever, gen).ask("朱德故里有什么安排？2022年地区生产总值目标是多少？")
+    assert len(gen.calls) == 2 and "2022" not in gen.calls[1][-1].content  # only the failed part
+    first, second = a.direct_answer.split("\n")
+    assert "保护修缮" in first and "9000亿元" in second and "游客" not in a.direct_answer
+    assert [c.clause_id for c in a.citations][:2] == ["21", "一-2"]

@@ -141,6 +141,8 @@ class PartWriter:
         shown, evidence, line, start, written = "", None, "", None, ""
         for n, text, done in events_for(events, index if line_no is None else line_no):
             line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
+            # Marks a line cannot open with (「」；「开展…」 copied from between two quotes).
+            line = _balanced_open(line.lstrip(_NO_OPENING))
             body = line.rstrip("，,、；;：:。！？!?")
             if start is not None:
                 written = _balanced(body[start:])
@@ -504,6 +506,7 @@ def _common_run(line: str, i: int, question: str) -> int:
     return n
 
 
+_NO_OPENING = "」』”’）)；;，,、：:。！？!? "
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
 _YES = ("是", "是的", "对", "会", "能", "可以", "有")
 _YES_NO_RE = re.compile(r"^(是的|是|对|会|能|可以|有|不是|不会|不能|不可以|没有|否|不)[。，,！!；;]\s*")

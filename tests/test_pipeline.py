@@ -821,3 +821,9 @@ def test_a_failed_first_part_is_asked_again_alone_and_the_next_keeps_its_line(re
     first, second = a.direct_answer.split("\n")
     assert "保护修缮" in first and "9000亿元" in second and "游客" not in a.direct_answer
     assert [c.clause_id for c in a.citations][:2] == ["21", "一-2"]
+
+
+def test_a_line_does_not_open_on_closing_marks(retriever, settings):
+    p, _ = make(retriever, settings, "回答：」；「开展罐子坝水库及灌区等项目前期工作")
+    a = p.ask("哪个水库项目是开展前期工作？")
+    assert a.direct_answer.startswith("开展罐子坝水库"), a.direct_answer

@@ -244,8 +244,8 @@ class AnswerabilityJudge:
         for m in _WHICH_RE.finditer(q):
             kind = m.group(1)
             if kind in _KIND_WORDS:  # in a phrase that says what the question asks of it
-                found = any(said_of(m.group(0), q, ev, (m.group(0), kind), KIND_SHARE)
-                            for m in re.finditer(_KIND_WORDS[kind], ev))
+                found = any(said_of(w.group(0), q, ev, (w.group(0), kind), KIND_SHARE)
+                            for w in re.finditer(_KIND_WORDS[kind], ev))
             else:  # a place: one the evidence names beyond those the question names, in
                 # what it says of the question's subject (「中法农业科技园建在哪个县」 is not
                 # answered by 南充 of the next phrase, 「推动南充建设…」)

@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     llm_slot_context: int = 512  # one answer's user turn plus its generated tokens
     llm_max_tokens: int = 72
     llm_temperature: float = 0.0
-    # A part whose line fails verification is asked once more (whole evidence sentence, copy
-    # only) before its evidence is quoted.
+    # A part whose line fails verification is asked once more (more of its evidence sentence,
+    # copy only) before its evidence is quoted.
     llm_retry: bool = True
     llm_timeout: float = 120.0  # seconds the openai backend waits for the server to answer
 

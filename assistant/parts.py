@@ -26,8 +26,8 @@ SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
 RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
 REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
-UNVERIFIED_CHARS = 40
-ON_TOPIC_SHARE = 0.5  # a line without the part's words keeps to the phrases that have them  # a line with no verified phrase by now is not waited for any longer
+UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
+ON_TOPIC_SHARE = 0.5  # a line without the part's words keeps to the phrases that have them
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 
@@ -449,25 +449,26 @@ def _without_idle_tail(shown: str, question: str, verifier: Verifier) -> str:
 def _ends_phrase(said: str, sentence: str, tail: int = 4) -> bool:
     """`said` ends on the last words of one of the sentence's phrases."""
     end = normalize(said)[-tail:]
-    text = normalize(sentence).rstrip("。")
-    return len(end) == tail and (text.endswith(end) or any(
-        end + mark in text for mark in "，,；;：:、"))
+    return len(end) == tail and _is_item(end, sentence, whole=False, ends=_PHRASE_MARKS)
 
 
-def _is_item(words: str, sentence: str, whole: bool = True) -> bool:
-    """`words` end an item of the sentence (followed there by a mark or 和/及/等), and if `whole`
-    also start one (after a mark or 和/与/及): 「阴平道」 of 「…金牛道、阴平道」 is one, 「建设中欧班列」
-    of 「建设中欧班列广元组货基地」 and 「建设」 of 「…等建设,」 are not."""
+def _is_item(words: str, sentence: str, whole: bool = True, ends: str = "") -> bool:
+    """`words` end an item of the sentence (followed there by a mark or 和/及/等, or by one of
+    `ends` if given), and if `whole` also start one (after a mark or 和/与/及): 「阴平道」 of
+    「…金牛道、阴平道」 is one, 「建设中欧班列」 of 「建设中欧班列广元组货基地」 and 「建设」 of
+    「…等建设,」 are not."""
     words, text = normalize(words), normalize(sentence)
+    after = ends or _ITEM_MARKS + "等"
     for m in re.finditer(re.escape(words), text) if words else ():
         a, b = m.start(), m.end()
-        if (b == len(text) or text[b] in _ITEM_MARKS + "等") and (
+        if (b == len(text) or text[b] in after) and (
                 not whole or a == 0 or text[a - 1] in _ITEM_MARKS):
             return True
     return False
 
 
 _ITEM_MARKS = "、，,；;：:。和与及"
+_PHRASE_MARKS = "、，,；;：:。"
 
 
 def _without_connectives(words: str) -> str:

@@ -20,7 +20,7 @@ from .citations import Citation, Verifier
 from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
-from .evidence import (NOT_COVERED, PartAnswer, SentenceRanker, asks_location, asks_yes_no, coordinate,
+from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_yes_no, coordinate,
                        grammar, line_events, split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
@@ -299,8 +299,7 @@ class Pipeline:
                                or s.text[:2 * PROMPT_QUOTE_CHARS]
                                for s in plan.holding[:EVIDENCE_PER_PART]]}
                  for q, plan in zip(questions, plans, strict=True)]
-        if retry:  # more of each part's evidence sentence, and only copying from it
-            parts = [p if p["evidence"] else {**p, "evidence": [NOT_COVERED]} for p in parts]
+        if retry:  # more of each part's evidence sentence (a retried part has one), copy only
             prompt = render("retry", parts=parts, style=run.style)
         else:
             prompt = render("answer", question=run.rewritten or run.question, parts=parts,

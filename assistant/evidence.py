@@ -120,7 +120,7 @@ def distribute(part: str) -> list[str]:
 _LEFT_STOP = set("的在对把从向给是有要将，,。？?；;：: ")
 _RIGHT_STOP = re.compile(r"的|之|方面|上|这|两|怎么|什么|如何|分别|各|都|有|要|是|将|[，,。？?；;：:]")
 # Predicates that relate the two things to each other (「达州和万州之间的合作」) ask one thing.
-_RECIPROCAL = re.compile(r"之间|相互|互相|一起|共同|协同|联动|合作|对接|衔接|关系|区别|不同|联系|比较|相比|对比|谁更|哪个更|更[快慢高低大小多少好强]")
+RECIPROCAL = re.compile(r"之间|相互|互相|一起|共同|协同|联动|合作|对接|衔接|关系|区别|不同|联系|比较|相比|对比|谁更|哪个更|更[快慢高低大小多少好强]")
 
 
 def coordinate(part: str) -> list[str]:
@@ -129,16 +129,25 @@ def coordinate(part: str) -> list[str]:
     One conjunction between two short noun phrases; not when the predicate relates them to
     each other (之间, 合作, 区别 …). Whether the split stands is decided by the evidence (the
     two parts must rest on different clauses), not here."""
-    hits = [m for m in _JOINER.finditer(part) if m.group(0) != "、"]
-    if len(hits) != 1 or _RECIPROCAL.search(part):
+    found = conjuncts(part)
+    if found is None:
         return [part]
+    head, left, right, rest = found
+    return [head + left + rest, head + right + rest]
+
+
+def conjuncts(part: str) -> tuple[str, str, str, str] | None:
+    """(head, A, B, rest) of 「headA和Brest」 when `coordinate` splits the part, else None."""
+    hits = [m for m in _JOINER.finditer(part) if m.group(0) != "、"]
+    if len(hits) != 1 or RECIPROCAL.search(part):
+        return None
     at = hits[0].start()
     i = at
     while i > 0 and part[i - 1] not in _LEFT_STOP:
         i -= 1
     left = part[i:at]
     if "、" in left or part[i - 1:i] == "、":
-        return [part]  # 「南充、达州和广安」: a list, asked of together
+        return None  # 「南充、达州和广安」: a list, asked of together
     for word in ("哪些", "哪几", "什么"):  # 「争取哪些产业基地和…」: the conjunct is 产业基地
         if word in left:
             i, left = i + left.rindex(word) + len(word), left[left.rindex(word) + len(word):]
@@ -146,9 +155,27 @@ def coordinate(part: str) -> list[str]:
     j = stop.start() if stop else len(part)
     right = part[at + 1:j]
     if not (2 <= len(left) <= 8 and 2 <= len(right) <= 8) or _QUESTION_WORD.search(left + right):
-        return [part]
+        return None
     rest = re.sub(r"^(?:这|那)?(?:两|二)(?:块|个|项|方面|者)|分别|各自", "", part[j:])
-    return [part[:i] + left + rest, part[:i] + right + rest]
+    return part[:i], left, right, rest
+
+
+# Asks for all the text says of a thing, not one fact of it: 「…都有哪些合作」「跟长三角有关的
+# 内容」「这个概念在文件里怎么用的」「从开采到利用有啥规划」「有哪些…安排」.
+OVERVIEW_RE = re.compile(
+    r"都[^，,。？?]{0,4}(?:哪些|啥|什么|怎么)|都(?:写|讲|说|提|包括|涉及)了?"
+    r"|(?:有关|相关|涉及)的?(?:内容|表述|规定|安排|部署|措施|说法|地方)"
+    r"|哪些[^，,。？?]{0,8}(?:安排|部署|举措|措施|内容|合作|定位|说法|提法|规定|规划)"
+    r"|怎么用|如何(?:使用|运用)|提到[^，,。？?]{0,3}(?:几次|哪些地方|多少次)"
+    r"|从[^，,。？?]{1,8}到")
+# 「X从A到B…」: A and B are stages of X, not the thing asked of.
+STAGES_RE = re.compile(r"从[^，,。？?]{1,8}?到[^有的是怎什哪啥吗呢，,。？?]{1,8}")
+
+
+def asks_overview(question: str) -> bool:
+    """The question asks for everything the text says of a thing (which may be in several
+    clauses), not for one fact of it."""
+    return bool(OVERVIEW_RE.search(question))
 
 
 def _merge_to_questions(pieces: list[str]) -> list[str]:

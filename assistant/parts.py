@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator
 from itertools import accumulate
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .answerability import AnswerabilityJudge, gives_kind
@@ -19,8 +19,8 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
-from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, PartAnswer, SentenceRanker, align,
-                       trim, up_to_terms)
+from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, OVERVIEW_RE, RECIPROCAL, STAGES_RE,
+                       PartAnswer, SentenceRanker, align, trim, up_to_terms)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
@@ -28,6 +28,9 @@ RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a th
 REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
 ON_TOPIC_SHARE = 0.5  # a line without the part's words keeps to the phrases that have them
+# A thing spoken of in more clauses than this is asked of too broadly to list clause by clause;
+# a word in more clauses than this does not name the thing (合作, 城市, 规划).
+SPREAD_CLAUSES = 4
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 
@@ -102,6 +105,51 @@ class PartWriter:
         top = set(candidates[:4]) | set(naming[:2])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)
+
+    def spread(self, plan: Plan) -> list[Plan]:
+        """For a question asking all the text says of a thing (`asks_overview`): one plan per
+        clause with an eligible sentence naming the thing, when 2..SPREAD_CLAUSES clauses have
+        one; else []. The thing is named by the places the question names and its quoted words,
+        or without quotes its words the document uses in few clauses; not by the relation or
+        aspect asked about (合作, 之间, 规划), the stages of 「从开采到利用」 or the asking itself
+        (「…有关的内容」). 「南充机场有哪些安排」 → 第（一）条's 改扩建 and 第（二十三）条's
+        开通更多航线, each part checked against its own clause's sentence."""
+        quoted = [q for q in re.findall(r"[“「\"‘]([^”」\"’]{2,12})[”」\"’]",
+                                        plan.own or plan.question) if self.clause_count(q)]
+        own = OVERVIEW_RE.sub("", STAGES_RE.sub("", plan.own or plan.question))
+        words = [t for t in plan.terms if t in own and t not in plan.named and not t.isascii()
+                 and not RECIPROCAL.search(t) and not any(t != o and t in o for o in plan.terms)
+                 and 1 <= self.clause_count(t) <= SPREAD_CLAUSES and t not in self.titles]
+        thing = list(plan.named) + (quoted or words)
+        if not thing:
+            return []
+        firsts: dict[str, Sentence] = {}
+        for s in plan.eligible:
+            if all(t in s.text for t in thing):
+                firsts.setdefault(s.clause_id, s)
+        if not 2 <= len(firsts) <= SPREAD_CLAUSES:
+            return []
+        return [replace(plan, candidates=[s], holding=[s], eligible=[s]) for s in firsts.values()]
+
+    def apart(self, halves: list[Plan], items: tuple[str, str]) -> list[Plan]:
+        """The two halves of 「A和B…」 whose best sentences are in one clause that names only A
+        (「红色旅游和红色文化」, both led to 第（九）条's 红色旅游): B rests on its best sentence
+        in another clause instead (第（二十一）条's 红色文化传承区), if it has one."""
+        tops = [h.holding[0] if h.holding else None for h in halves]
+        if None in tops or tops[0].clause_id != tops[1].clause_id:
+            return halves
+        has = [item in top.text for item, top in zip(items, tops, strict=True)]
+        if has.count(True) != 1:
+            return halves
+        k = has.index(False)
+        clause = tops[k].clause_id
+        moved = replace(halves[k], holding=[s for s in halves[k].holding if s.clause_id != clause],
+                        eligible=[s for s in halves[k].eligible if s.clause_id != clause])
+        # ... a clause that speaks of B (小城镇 for 城镇), not one the ranking offers for the
+        # rest of the question (「培训和留人」: 留人 is nowhere in the text).
+        if not moved.holding or items[k] not in self.clauses[moved.holding[0].clause_id].text:
+            return halves
+        return [moved, halves[1]] if k == 0 else [halves[0], moved]
 
     def clause_count(self, word: str) -> int:
         """In how many of the document's clauses `word` occurs (memoised)."""
@@ -509,6 +557,9 @@ def _common_run(line: str, i: int, question: str) -> int:
 
 _NO_OPENING = "」』”’）)；;，,、：:。！？!? "
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
+# The prompt's own evidence wrapper echoed (「（依据：「…」）」), maybe after the question restated
+# (「红色文化怎么搞，依据：「…」」): the quote inside is the line.
+_ECHO_RE = re.compile(r"^[^「“”」，,。]{0,40}[，,]?\s*[（(]?依据[：:]\s*[「“](?P<quote>[^「“”」]{4,})[」”]?[）)]?[。.；;]?$")
 _YES = ("是", "是的", "对", "会", "能", "可以", "有")
 _YES_NO_RE = re.compile(r"^(是的|是|对|会|能|可以|有|不是|不会|不能|不可以|没有|否|不)[。，,！!；;]\s*")
 _ASKING_WHETHER_RE = re.compile(r"(.)不\1|有没有|是否|能否|可否|吗|听说|据说|是真的|真的|到底")
@@ -525,6 +576,9 @@ def _balanced_open(said: str) -> str:
 
 def _strip_title(sentence: str, clauses: list[Clause]) -> str:
     """Drop a leading "<measure title>：" or 「根据文件原文，」 the model likes to echo."""
+    echo = _ECHO_RE.match(sentence)
+    if echo:
+        return echo.group("quote")
     sentence = _FRAMING_RE.sub("", sentence)
     for c in clauses:
         for sep in ("：", ":", "，", ","):

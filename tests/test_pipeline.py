@@ -811,19 +811,95 @@ def test_a_part_in_everyday_words_rests_on_a_sentence_with_the_policy_term(retri
     assert a.mode == "extractive" and "社会保险" in a.direct_answer
 
 
-def test_a_failed_first_part_is_asked_again_alone_and_the_next_keeps_its_line(retriever,
-                                                                              settings):
-    gen = RepliesGenerator(["回答：朱德故里是四川著名的旅游景点，每年接待游客上百万人次。\n"
-                            "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。",
+def test_a_failed_later_part_is_asked_again_alone_and_the_first_keeps_its_line(retriever,
+                                                                                settings):
+    gen = RepliesGenerator(["回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。\n"
+                            "回答：朱德故里是四川著名的旅游景点，每年接待游客上百万人次。",
                             "回答：加大对朱德故里、红四方面军总指挥部旧址纪念馆等革命遗址的保护修缮力度。"])
-    a = Pipeline(settings, retriever, gen).ask("朱德故里有什么安排？2022年地区生产总值目标是多少？")
+    a = Pipeline(settings, retriever, gen).ask("2022年地区生产总值目标是多少？朱德故里有什么安排？")
     assert len(gen.calls) == 2 and "2022" not in gen.calls[1][-1].content  # only the failed part
     first, second = a.direct_answer.split("\n")
-    assert "保护修缮" in first and "9000亿元" in second and "游客" not in a.direct_answer
-    assert [c.clause_id for c in a.citations][:2] == ["21", "一-2"]
+    assert "9000亿元" in first and "保护修缮" in second and "游客" not in a.direct_answer
+    assert [c.clause_id for c in a.citations][:2] == ["一-2", "21"]
+
+
+def test_a_failed_first_of_several_parts_is_quoted_at_once_not_asked_again(retriever, settings):
+    """Every later part would wait for the retry: the first part's evidence is quoted instead."""
+    gen = RepliesGenerator(["回答：朱德故里是四川著名的旅游景点，每年接待游客上百万人次。\n"
+                            "回答：到2022年,川东北经济区地区生产总值力争突破9000亿元。",
+                            "回答：不该被读到"])
+    a = Pipeline(settings, retriever, gen).ask("朱德故里有什么安排？2022年地区生产总值目标是多少？")
+    assert len(gen.calls) == 1
+    first, second = a.direct_answer.split("\n")
+    assert "写明：「" in first and "保护修缮" in first and "9000亿元" in second
+    assert "游客" not in a.direct_answer and a.mode == "generated"
 
 
 def test_a_line_does_not_open_on_closing_marks(retriever, settings):
     p, _ = make(retriever, settings, "回答：」；「开展罐子坝水库及灌区等项目前期工作")
     a = p.ask("哪个水库项目是开展前期工作？")
     assert a.direct_answer.startswith("开展罐子坝水库"), a.direct_answer
+
+
+# -- a question about a thing spoken of in several clauses ------------------------------------
+
+
+def test_a_question_asking_all_about_a_thing_gets_a_part_per_clause_that_names_it(retriever,
+                                                                                  settings):
+    """南充机场 is in 第（一）条 (改扩建) and 第（二十三）条 (开通更多航线): each clause's sentence is
+    one part, and each line is checked against its own clause's sentence."""
+    p, gen = make(retriever, settings, "回答：加快南充、广元机场改扩建\n回答：支持南充机场开通更多航线")
+    a = p.ask("南充机场都有哪些安排？")
+    assert "2." in gen.calls[0][-1].content  # asked as two parts
+    first, second = a.direct_answer.split("\n")
+    assert "改扩建" in first and "第（一）条" in first
+    assert "更多航线" in second and "第（二十三）条" in second
+    assert [c.clause_id for c in a.citations][:2] == ["1", "23"] and a.mode == "generated"
+
+
+@pytest.mark.parametrize("question", [
+    "跟长三角有关的内容有哪些？",  # 长三角: in 第（一）、（二十三）、（二十四）条
+    "天然气从勘探到综合利用都有啥规划？",  # the stages are not the thing: 天然气 (2, 9)
+    "广安都被定为哪些“示范城市”？",  # quoted words and the place name the thing
+])
+def test_overview_questions_in_other_words_spread_over_the_clauses(retriever, settings, question):
+    p, gen = make(retriever, settings, "回答：不在依据里的话")
+    p.ask(question)
+    assert "2." in gen.calls[0][-1].content, question
+
+
+@pytest.mark.parametrize("question", [
+    "页岩气有没有相关安排？",  # asks for all of it, but 页岩气 is in one clause
+    "南充机场要怎么建？",  # one fact of a thing in two clauses: not asked for all of it
+    "广元要打造成什么样的城市？",  # no overview asked for
+    "合作方面都有哪些内容？",  # 合作 is the relation, in most clauses: too broad to list
+])
+def test_questions_not_asking_all_about_a_thing_in_few_clauses_stay_one_part(retriever, settings,
+                                                                            question):
+    p, gen = make(retriever, settings, "回答：不在依据里的话")
+    p.ask(question)
+    assert "2." not in gen.calls[0][-1].content, question
+
+
+def test_two_things_led_to_one_clause_that_names_only_one_rest_on_their_own_clauses(retriever,
+                                                                                      settings):
+    """红色旅游 and 红色文化 both rank 第（九）条's sentence first; it names only 红色旅游, so
+    红色文化 rests on 第（二十一）条 (红色文化传承区)."""
+    p, gen = make(retriever, settings,
+                  "回答：规划建设红色旅游等一批重点旅游线路\n回答：建设大巴山干部学院等红色文化传承区")
+    a = p.ask("红色旅游和红色文化这两块怎么搞？")
+    assert "第（九）条" in a.direct_answer and "第（二十一）条" in a.direct_answer
+    assert "大巴山干部学院" in a.direct_answer
+
+
+def test_a_half_the_text_does_not_speak_of_is_not_moved_to_another_clause(retriever, settings):
+    """留人 is nowhere in the text: 「培训和留人」 stays one part on 第（二十）条."""
+    p, gen = make(retriever, settings, "回答：加强乡村医生培训")
+    p.ask("村医的培训和留人有没有制度保障？")
+    assert "2." not in gen.calls[0][-1].content
+
+
+def test_a_line_echoing_the_prompts_evidence_wrapper_shows_the_quote_inside(retriever, settings):
+    p, _ = make(retriever, settings, "回答：（依据：「共同打造川东北森林城市群」）")
+    a = p.ask("川东北要共同打造什么城市群？")
+    assert a.direct_answer.startswith("共同打造川东北森林城市群〔第（八）条〕"), a.direct_answer

@@ -98,7 +98,8 @@ class Pipeline:
         self.retriever.search("川东北经济区")  # loads jieba's dictionaries and the query path
         if self.generator is None:
             return "no-model"
-        messages = [Message("system", self.system_prompt), Message("user", "你好")]
+        # The user turn's fixed opening (the answer prompt's instruction) is cached with it.
+        messages = [Message("system", self.system_prompt), Message("user", render("opening"))]
         warm = getattr(self.generator, "warm", None)
         if warm is not None:
             return warm(messages, self.settings.cache_dir / "kv")

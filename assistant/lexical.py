@@ -205,10 +205,13 @@ class Glossary:
         return cls(entries)
 
     def without_words_in(self, text: str) -> Glossary:
-        """This glossary less its Chinese entries that `text` itself uses: a word the documents
-        use needs no policy term beside it (「民宿」 in a text that says 巴山民宿)."""
-        return Glossary({k: v for k, v in self.entries.items()
-                         if not (_is_han(k) and k in text)})
+        """This glossary for documents with this `text`: less its Chinese entries the text
+        itself uses (a word the documents use needs no policy term beside it: 「民宿」 in a text
+        that says 巴山民宿), and less the policy terms the text never uses (「地铁」 → 城市轨道交通
+        would add only 城市 and 交通, which the text has everywhere)."""
+        entries = {k: [t for t in v if t in text] for k, v in self.entries.items()
+                   if not (_is_han(k) and k in text)}
+        return Glossary({k: v for k, v in entries.items() if v})
 
     def expand(self, query: str) -> str:
         """The query with the policy terms for its English words and Chinese abbreviations or

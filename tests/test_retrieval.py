@@ -75,6 +75,8 @@ def test_a_word_the_document_uses_is_searched_as_it_is(docs):
     assert g.expand("民宿相关内容在第几条") == "民宿相关内容在第几条"  # the text says 巴山民宿
     assert "社会保险" in g.expand("社保能异地办吗")  # the text never says 社保
     assert "地区生产总值" in g.expand("GDP 目标")  # English is always translated
+    # a policy term the text never uses is not searched: it adds only 城市 and 交通
+    assert g.expand("地铁有哪些安排") == "地铁有哪些安排"
 
 
 def test_tokenizers(docs):

@@ -559,7 +559,8 @@ _NO_OPENING = "」』”’）)；;，,、：:。！？!? "
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
 # The prompt's own evidence wrapper echoed (「（依据：「…」）」), maybe after the question restated
 # (「红色文化怎么搞，依据：「…」」): the quote inside is the line.
-_ECHO_RE = re.compile(r"^[^「“”」，,。]{0,40}[，,]?\s*[（(]?依据[：:]\s*[「“](?P<quote>[^「“”」]{4,})[」”]?[）)]?[。.；;]?$")
+_ECHO_RE = re.compile(r"^[^「“”」，,。]{0,40}[，,]?\s*[（(]?依据[：:]\s*"
+                      r"(?:「(?P<quote>[^「」]{4,})」?|“(?P<dquote>[^“”]{4,})”?)[）)]?[。.；;]?$")
 _YES = ("是", "是的", "对", "会", "能", "可以", "有")
 _YES_NO_RE = re.compile(r"^(是的|是|对|会|能|可以|有|不是|不会|不能|不可以|没有|否|不)[。，,！!；;]\s*")
 _ASKING_WHETHER_RE = re.compile(r"(.)不\1|有没有|是否|能否|可否|吗|听说|据说|是真的|真的|到底")
@@ -578,7 +579,7 @@ def _strip_title(sentence: str, clauses: list[Clause]) -> str:
     """Drop a leading "<measure title>：" or 「根据文件原文，」 the model likes to echo."""
     echo = _ECHO_RE.match(sentence)
     if echo:
-        return echo.group("quote")
+        return echo.group("quote") or echo.group("dquote")
     sentence = _FRAMING_RE.sub("", sentence)
     for c in clauses:
         for sep in ("：", ":", "，", ","):

@@ -133,6 +133,9 @@ NEAR_MISS = [
     # the document's own changes (改造, 改革) are not requests to change the document
     "文件把哪些传统产业列为改造提升的对象？",
     "川陕革命老区综合改革试验要改什么？",
+    # 所有 / 全部 / 相关 / 有关 ask for the text's words on a thing, they are not things asked of
+    "文件里所有跟万州相关的内容",
+    "有关长三角的全部内容有哪些？",
 ]
 
 
@@ -169,6 +172,7 @@ def test_near_misses_are_answered(pipeline, question):
     "广安北斗思源大数据中心由哪家企业投资建设？",
     "2022年川东北实际完成的地区生产总值是多少？", "川东北目前的城镇化率是多少？",
     "中法农业科技园落在哪个县？", "达钢集团要迁到哪个园区？",
+    "文件里所有跟地铁相关的内容",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

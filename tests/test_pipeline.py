@@ -861,6 +861,8 @@ def test_a_question_asking_all_about_a_thing_gets_a_part_per_clause_that_names_i
     "跟长三角有关的内容有哪些？",  # 长三角: in 第（一）、（二十三）、（二十四）条
     "天然气从勘探到综合利用都有啥规划？",  # the stages are not the thing: 天然气 (2, 9)
     "广安都被定为哪些“示范城市”？",  # quoted words and the place name the thing
+    "文件里所有跟万州相关的内容",  # 万州: 第（一）、（六）、（二十三）条
+    "哪些条款提到了长三角？",
 ])
 def test_overview_questions_in_other_words_spread_over_the_clauses(retriever, settings, question):
     p, gen = make(retriever, settings, "回答：不在依据里的话")

@@ -20,7 +20,7 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, OVERVIEW_RE, RECIPROCAL, STAGES_RE,
-                       PartAnswer, SentenceRanker, align, trim, up_to_terms)
+                       PartAnswer, SentenceRanker, align, asks_yes_no, trim, up_to_terms)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
@@ -187,6 +187,12 @@ class PartWriter:
         question, terms, holding = plan.question, plan.terms, plan.holding
         asked = (question, getattr(run, "question", "") or "")
         shown, evidence, line, start, written = "", None, "", None, ""
+        # A verified span of STANDALONE_CHARS is kept whatever follows, so it is shown now
+        # rather than at the line's end, unless a check at the end may still reword or drop it:
+        # a where-question's places, a whether-question's 是/不, a place to lead the line with.
+        early = not (_ASKS_PLACE.search(question) or asks_yes_no(question))
+        sent, sep = "", "" if index == 0 else "\n"  # what is shown of the line so far
+        sent_evidence = None
         for n, text, done in events_for(events, index if line_no is None else line_no):
             line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
             # Marks a line cannot open with (「」；「开展…」 copied from between two quotes).
@@ -220,6 +226,20 @@ class PartWriter:
                 continue
             evidence, start = s, k
             shown = written = _balanced(body[k:])
+            if (early and not done and len(shown) >= STANDALONE_CHARS
+                    and shown.startswith(sent) and not _YES_NO_RE.match(shown)
+                    and (not plan.named or any(p in shown for p in plan.named))):
+                yield from run.emit((sep if not sent else "") + shown[len(sent):])
+                sent, sent_evidence = shown, s
+        if sent:  # shown in part already: the rest of what verified, then its citation
+            final = _without_idle_tail(shown, question, verifier)
+            if not final.startswith(sent):  # (what followed reworded it): what was shown
+                final, evidence = sent, sent_evidence
+            label = self.clauses[evidence.clause_id].label
+            run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
+                                          evidence.id))
+            yield from run.emit(f"{final[len(sent):]}〔{label}〕。")
+            return PartAnswer(question, "generated", final, (evidence,))
         if holding and line:
             found = self._places_answer(body, asked, plan)  # 「…放在南充」: a place, no more
             if found is not None:

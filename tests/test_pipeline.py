@@ -905,3 +905,44 @@ def test_a_line_echoing_the_prompts_evidence_wrapper_shows_the_quote_inside(retr
     p, _ = make(retriever, settings, "回答：（依据：「共同打造川东北森林城市群」）")
     a = p.ask("川东北要共同打造什么城市群？")
     assert a.direct_answer.startswith("共同打造川东北森林城市群〔第（八）条〕"), a.direct_answer
+
+
+# -- a verified span is shown before its line ends ---------------------------------------------
+
+LONG_LINE = ("回答：推进巴中石墨等先进碳材料原料基地和产业应用基地建设,打造广元铝产业基地和电子产业基地,"
+             "推动南充新材料产业基地和新能源汽车产业基地建设")
+
+
+def test_a_verified_span_of_a_long_line_is_shown_before_the_line_ends(retriever, settings):
+    p, gen = make(retriever, settings, LONG_LINE)
+    stream = p.stream("新材料产业要建哪些产业基地？")
+    first = next(stream)
+    assert first.startswith("推进巴中石墨等先进碳材料") and "〔" not in first
+    assert gen.pieces < len(LONG_LINE) // 3  # the model is still writing the line
+    rest = list(stream)
+    answer = rest[-1]
+    assert answer.direct_answer.startswith(first)
+    assert "新能源汽车产业基地建设〔第（十）条〕。" in answer.direct_answer
+    assert [c.clause_id for c in answer.citations][:1] == ["10"]
+
+
+def test_the_same_line_reads_the_same_shown_early_or_at_its_end(retriever, settings):
+    """The pieces shown early and the rest join to what the line's end alone would show."""
+    p, _ = make(retriever, settings, LONG_LINE)
+    early = p.ask("新材料产业要建哪些产业基地？").direct_answer
+    p, _ = make(retriever, settings, LONG_LINE.replace(",", "和"))  # no phrase ends: at the end
+    late = p.ask("新材料产业要建哪些产业基地？").direct_answer
+    assert early.split("〔")[1] == late.split("〔")[1]  # the same clause cited
+    assert early.endswith("〕。") and early.count("〔") == 1
+
+
+@pytest.mark.parametrize("question,reply", [
+    ("新能源汽车产业基地放在哪个市？", "回答：推动南充新材料产业基地和新能源汽车产业基地建设,打造广元铝产业基地"),
+    ("巴中是不是要建石墨产业应用基地？", "回答：是，推进巴中石墨等先进碳材料原料基地和产业应用基地建设,打造广元铝产业基地"),
+])
+def test_lines_a_check_at_their_end_may_reword_are_shown_whole(retriever, settings, question,
+                                                                reply):
+    """A where-question's places and a whether-question's 是 are checked on the whole line."""
+    p, _ = make(retriever, settings, reply)
+    pieces = [x for x in p.stream(question) if isinstance(x, str)]
+    assert "〔" in pieces[0] or pieces[0].startswith(("文件", "第")), pieces[0]

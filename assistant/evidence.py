@@ -38,7 +38,11 @@ _MIN_PART_CHARS = 4
 
 
 _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市民|居民|群众|老百姓|本地人)(?![民口才])",
-             r"(?:我是|我在|我家在|家在|住在|家住)({})(?:的)?(?=[，,])")
+             r"(?:我是|我在|我家在|家在|住在|家住)({})(?:的)?(?=[，,])",
+             # the asker's own circumstances (「我在达州上班、医保在南充，…」), before the question
+             r"(?:我|本人|家人|孩子|老人)?(?:在|去|到|回)({})(?:上班|工作|看病|就医|住院|读书|上学"
+             r"|生活|打工|务工|居住|养老|办事)(?=[，,、])",
+             r"(?:我的?)?(?:医保|社保|户口|户籍)(?:关系)?在({})(?=[，,、])")
 
 
 def without_residence(question: str, places: Collection[str]) -> str:
@@ -50,7 +54,7 @@ def without_residence(question: str, places: Collection[str]) -> str:
     out = question
     for pattern in _RESIDENT:
         out = re.sub(pattern.format(names), "", out)
-    out = out.lstrip("，, ")
+    out = out.lstrip("，,、 ")
     return out if len(out) >= 4 else question
 
 

@@ -375,9 +375,14 @@ class PartWriter:
         # (「破九千亿」 is answered by 「…突破9000亿元」).
         # ... and not from the phrases after those that speak of it: 「对环境准入有哪些约束」 is
         # not answered by 「共同打好蓝天保卫战…」 of 「强化…环境准入清单的约束,共同打好…」.
+        # A place the question names says where, not what: a line sharing only 南充 with
+        # 「医保在南充，跨市看门诊能不能联网结算」 is about something else of 南充.
         figures = re.findall(r"\d+", arabic_numbers(plan.question))
-        words = [t for t in plan.terms if not re.search(r"\d", t)]  # 到2022年 frames, not asks
-        if s is None or not (any(t in said for t in plan.terms) or not plan.terms
+        # (Nor do words relating the places: 「达州和万州之间都有哪些合作」 asks of the places.)
+        asked = [t for t in plan.terms if t not in plan.named
+                 and not RECIPROCAL.fullmatch(t)] or plan.terms
+        words = [t for t in asked if not re.search(r"\d", t)]  # 到2022年 frames, not asks
+        if s is None or not (any(t in said for t in asked) or not plan.terms
                              or any(f in said for f in figures)
                              or support(said, up_to_terms(s.text, words)) >= ON_TOPIC_SHARE):
             return None

@@ -144,8 +144,13 @@ def _segments(text: str, names: list[str]) -> list[tuple[set[str], str]]:
         start, prev = spans[i][0], spans[i - 1][1]
         if start > 0 and text[start - 1] in "、和与及":
             between = text[prev:start - 1]
+            # What follows the place, or the last place of its 、-list: 「达州机场迁建和南充、广元
+            # 机场改扩建」 is two statements (达州's 迁建, 南充's and 广元's 改扩建).
+            j = i
+            while j + 1 < len(spans) and text[spans[j][1]:spans[j + 1][0]] == "、":
+                j += 1
             if len(_HAN_RE.findall(between)) >= 2 and text[prev:prev + 2] == text[
-                    spans[i][1]:spans[i][1] + 2]:
+                    spans[j][1]:spans[j][1] + 2]:
                 cuts.add(start - 1)
     bounds = sorted(cuts)
     return [({n for a, _, n in spans if lo <= a < hi}, text[lo:hi])

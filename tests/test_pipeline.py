@@ -607,6 +607,10 @@ def test_where_the_asker_lives_is_not_the_subject(question, subject):
     ("广安要建设玄武岩基地", T10, ""),
     ("发挥南充、达州双核带动作用", "发挥南充、达州“双核”带动作用", ""),
     ("旅游度假区有曾家山、昭化古城、华蓥山", "国家5A级旅游景区和曾家山、昭化古城、华蓥山、升钟湖等旅游度假区", ""),
+    # 「达州机场迁建和南充、广元机场改扩建」: 迁建 is 达州's, 改扩建 is 南充's and 广元's.
+    ("南充机场有迁建和改扩建", T1, "南充"),
+    ("南充、广元机场改扩建", T1, ""),
+    ("加快达州机场迁建", T1, ""),
 ])
 def test_what_the_text_says_of_one_place_is_not_given_to_another(line, text, wrong):
     assert misattributed(line, text, ["南充", "广元", "达州", "巴中", "阆中", "广安"]) == wrong

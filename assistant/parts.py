@@ -232,14 +232,10 @@ class PartWriter:
                 yield from run.emit((sep if not sent else "") + shown[len(sent):])
                 sent, sent_evidence = shown, s
         if sent:  # shown in part already: the rest of what verified, then its citation
-            final = _without_idle_tail(shown, question, verifier)
-            if not final.startswith(sent):  # (what followed reworded it): what was shown
-                final, evidence = sent, sent_evidence
-            label = self.clauses[evidence.clause_id].label
-            run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
-                                          evidence.id))
-            yield from run.emit(f"{final[len(sent):]}〔{label}〕。")
-            return PartAnswer(question, "generated", final, (evidence,))
+            kept = _without_idle_tail(shown, question, verifier)
+            if not kept.startswith(sent):  # (what followed reworded it): what was shown
+                kept, evidence = sent, sent_evidence
+            return (yield from self._generated(run, index, question, kept, evidence, sent))
         if holding and line:
             found = self._places_answer(body, asked, plan)  # 「…放在南充」: a place, no more
             if found is not None:
@@ -262,14 +258,10 @@ class PartWriter:
             evidence = None
         if evidence is not None and shown and (len(shown) >= SHOWN_SHARE * len(written)
                                                or len(shown) >= STANDALONE_CHARS):
-            label = self.clauses[evidence.clause_id].label
             shown = self._yes_or_no(_without_idle_tail(shown, question, verifier), plan, evidence)
-            run.citations.append(Citation(evidence.clause_id, label, evidence.text, True,
-                                          evidence.id))
             if lead:  # 「南充：建设…」, not 「南充：包括建设…」
                 shown = "、".join(lead) + "：" + (_without_connectives(shown) or shown)
-            yield from run.emit(("" if index == 0 else "\n") + f"{shown}〔{label}〕。")
-            return PartAnswer(question, "generated", shown, (evidence,))
+            return (yield from self._generated(run, index, question, shown, evidence))
         if not holding:
             part = PartAnswer(question, "not_covered", "", (), self.missing(plan))
         elif line and not final:
@@ -280,6 +272,15 @@ class PartWriter:
                               "回答未通过核对" if line else "模型未作答")
         yield from run.emit(self.text(part, run, first=index == 0))
         return part
+
+    def _generated(self, run: Sink, index: int, question: str, shown: str, evidence: Sentence,
+                   sent: str = ""):
+        """A verified line, after what of it was shown already (`sent`), with its citation."""
+        label = self.clauses[evidence.clause_id].label
+        run.citations.append(Citation(evidence.clause_id, label, evidence.text, True, evidence.id))
+        sep = "" if index == 0 or sent else "\n"
+        yield from run.emit(f"{sep}{shown[len(sent):]}〔{label}〕。")
+        return PartAnswer(question, "generated", shown, (evidence,))
 
     def _longest(self, body: str, start: int | None, asked: tuple[str, ...], plan: Plan,
                  verifier: Verifier, taken: dict[str, str], shown: str
@@ -379,10 +380,10 @@ class PartWriter:
         # 「医保在南充，跨市看门诊能不能联网结算」 is about something else of 南充.
         figures = re.findall(r"\d+", arabic_numbers(plan.question))
         # (Nor do words relating the places: 「达州和万州之间都有哪些合作」 asks of the places.)
-        asked = [t for t in plan.terms if t not in plan.named
+        topic = [t for t in plan.terms if t not in plan.named
                  and not RECIPROCAL.fullmatch(t)] or plan.terms
-        words = [t for t in asked if not re.search(r"\d", t)]  # 到2022年 frames, not asks
-        if s is None or not (any(t in said for t in asked) or not plan.terms
+        words = [t for t in topic if not re.search(r"\d", t)]  # 到2022年 frames, not asks
+        if s is None or not (any(t in said for t in topic) or not plan.terms
                              or any(f in said for f in figures)
                              or support(said, up_to_terms(s.text, words)) >= ON_TOPIC_SHARE):
             return None

@@ -23,6 +23,7 @@ from .citations import Verifier, _repetitive, support
 from .corpus import Clause, Sentence
 
 ANSWER_TAG = "回答："
+QUOTE_OPEN, QUOTE_CLOSE = "「", "」"
 NOT_COVERED = "文件未涉及"  # what the model is told to write for a part the text does not cover
 MAX_PARTS = 3
 WHETHER_MIN_CHARS = 10  # a yes/no part's line: 「是。」 and then what the text says
@@ -215,17 +216,29 @@ def asks_location(question: str) -> bool:
     return bool(_LOCATE_RE.search(question))
 
 
-def grammar(n_parts: int = 1, whether: Sequence[bool] = ()) -> str:
-    """GBNF: exactly n_parts lines `回答：<text>`, each 2–MAX_ANSWER_CHARS characters.
+def line_opening(whether: bool) -> str:
+    """How a part's line opens: the tag, then an opening quote unless the part asks whether
+    (that line starts with 是/不). Opened with a quote the small model copies its evidence
+    instead of restating the question (measured on the first 60 answerable gold questions:
+    key phrases 0.83 → 0.90, quoted evidence 6 → 1 of 60)."""
+    return ANSWER_TAG + ("" if whether else QUOTE_OPEN)
+
+
+def grammar(n_parts: int = 1, whether: Sequence[bool] = (), prefilled: bool = False) -> str:
+    """GBNF: exactly n_parts lines, each `line_opening` then 2–MAX_ANSWER_CHARS characters.
 
     A part that asks whether (`whether[i]`) gets at least WHETHER_MIN_CHARS: told to answer
-    yes or no and then say what the text says, the small model stops after 「是。」."""
-    lows = [WHETHER_MIN_CHARS if i < len(whether) and whether[i] else 2
-            for i in range(max(1, n_parts))]
-    root = ' "\\n" '.join(f"line{low}" for low in lows)
-    rules = "".join(f'line{low} ::= "{ANSWER_TAG}" [^\\n]{{{low},{MAX_ANSWER_CHARS}}}\n'
-                    for low in dict.fromkeys(lows))
-    return f"root ::= {root}\n{rules}"
+    yes or no and then say what the text says, the small model stops after 「是。」.
+    `prefilled`: the first line's opening is already in the prompt (read, not written)."""
+    asks = [i < len(whether) and bool(whether[i]) for i in range(max(1, n_parts))]
+    rules = []
+    for i, w in enumerate(asks):
+        opening = "" if i == 0 and prefilled else line_opening(w)
+        low = WHETHER_MIN_CHARS if w else 2
+        tag = f'"{opening}" ' if opening else ""
+        rules.append(f"part{i} ::= {tag}[^\\n]{{{low},{MAX_ANSWER_CHARS}}}\n")
+    root = ' "\\n" '.join(f"part{i}" for i in range(len(asks)))
+    return f"root ::= {root}\n" + "".join(rules)
 
 
 _PHRASE_END = "，,、；;：:。！？!?"
@@ -256,7 +269,14 @@ def _line_text(line: str) -> str:
     line = line.strip()
     if line.startswith(ANSWER_TAG):
         line = line[len(ANSWER_TAG):]
-    return re.sub(r"^\d+[.、)）]\s*", "", line).strip()
+    line = re.sub(r"^\d+[.、)）]\s*", "", line).strip()
+    # A line opened with a quote (`line_opening`) is what is inside it: after the closing
+    # quote come the model's own words (「…协作联动。」根据文件内容). An empty quote (「」…) is
+    # dropped, the words after it are the line. Not a line that quotes two things (「A」和「B」).
+    if line.startswith(QUOTE_OPEN) and QUOTE_OPEN not in line[1:]:
+        end = line.find(QUOTE_CLOSE)
+        line = (line[1:] if end < 0 else line[2:] if end == 1 else line[1:end]).strip()
+    return line
 
 
 PartMode = Literal["generated", "quoted", "not_covered", "retry"]  # retry: not shown

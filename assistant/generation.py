@@ -41,6 +41,8 @@ class Generator(Protocol):
                temperature: float = 0.0, stop: list[str] | None = None,
                grammar: str | None = None) -> Iterator[str]: ...
     # `grammar` (llama.cpp GBNF) constrains the output where the backend can; others ignore it.
+    # A backend with `prefills = True` also takes `prefill=`: the reply's start, read with the
+    # prompt instead of written (the stream gives only what follows it).
 
 
 def _as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:

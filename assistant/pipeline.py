@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from itertools import chain
 from typing import Literal
 
 from .answer import Answer, Mode, Style, Turn, validate_question
@@ -21,8 +22,8 @@ from .config import Settings
 from .corpus import Sentence, int_to_cn, normalize
 from .embedding import Embedder
 from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_overview, asks_yes_no,
-                       conjuncts, coordinate, grammar, line_events, split_question, trim,
-                       without_residence)
+                       conjuncts, coordinate, grammar, line_events, line_opening,
+                       split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
 from .parts import PartWriter, Plan
@@ -317,10 +318,15 @@ class Pipeline:
             prompt = render("answer", question=run.rewritten or run.question, parts=parts,
                             style=run.style)
         messages = [Message("system", self.system_prompt), Message("user", prompt)]
+        whether = [p["yes_no"] for p in parts]
+        # The first line's opening (tag, quote) is read with the prompt where the backend can.
+        prefill = line_opening(whether[0]) if getattr(self.generator, "prefills", False) else ""
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.llm_max_tokens * len(questions),
-            temperature=self.settings.llm_temperature, grammar=grammar(len(questions), [p["yes_no"] for p in parts]))
-        return line_events(_timed(tokens, run))
+            temperature=self.settings.llm_temperature,
+            grammar=grammar(len(questions), whether, prefilled=bool(prefill)),
+            **({"prefill": prefill} if prefill else {}))
+        return line_events(chain([prefill], _timed(tokens, run)))
 
     def _complement(self, run: _Run, result: SearchResult, answers: list[PartAnswer],
                     plan: Plan) -> Iterator[str]:

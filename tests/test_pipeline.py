@@ -9,8 +9,8 @@ from assistant.answer import Answer, Turn
 from assistant.citations import Verifier, misattributed
 from assistant.errors import QuestionError
 from assistant.evidence import (MAX_ANSWER_CHARS, WHETHER_MIN_CHARS, align, asks_location,
-                                asks_yes_no, coordinate, grammar, split_question, trim,
-                                without_residence)
+                                asks_yes_no, coordinate, grammar, line_events, split_question,
+                                trim, without_residence)
 from assistant.index import build_index
 from assistant.parts import _balanced, answer_starts
 from assistant.pipeline import Pipeline
@@ -338,7 +338,27 @@ def test_a_whether_part_must_say_more_than_yes():
     rules = grammar(2, [False, True])
     assert f"[^\\n]{{2,{MAX_ANSWER_CHARS}}}" in rules
     assert f"[^\\n]{{{WHETHER_MIN_CHARS},{MAX_ANSWER_CHARS}}}" in rules
-    assert rules.startswith("root ::= line2 ") and grammar(1) == grammar(1, [False])
+    assert rules.startswith('root ::= part0 "\\n" part1\n') and grammar(1) == grammar(1, [False])
+
+
+def test_a_line_opens_with_a_quote_unless_it_asks_whether():
+    rules = grammar(2, [False, True])
+    assert 'part0 ::= "回答：「" ' in rules and 'part1 ::= "回答：" ' in rules
+    # Read with the prompt (prefilled), the first line's opening is not written again.
+    assert 'part0 ::= [^' in grammar(2, [False, True], prefilled=True)
+    assert 'part1 ::= "回答：" ' in grammar(2, [False, True], prefilled=True)
+
+
+@pytest.mark.parametrize("written,line", [
+    ("回答：「加快建设嘉陵江流域国家生态文明先行示范区」。", "加快建设嘉陵江流域国家生态文明先行示范区"),
+    ("回答：「制定年度重点任务清单。」根据文件内容", "制定年度重点任务清单。"),  # its own words after
+    ("回答：「」双核是南充、达州", "双核是南充、达州"),  # an empty quote
+    ("回答：「加快建设嘉陵江", "加快建设嘉陵江"),  # still being written
+    ("回答：「巴山新居」和「巴山民宿」", "「巴山新居」和「巴山民宿」"),  # quotes two things: kept
+    ("回答：是，加快农村土坯房改造", "是，加快农村土坯房改造"),
+])
+def test_the_opening_quote_and_its_closing_one_are_not_part_of_the_line(written, line):
+    assert [text for _, text, _ in line_events(iter([written]))][-1] == line
 
 
 @pytest.mark.parametrize("line,question", [

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
+from .lexical import abbreviations
 from .retrieval import SearchResult
 
 # What a question asks for, by the form of the question → what the evidence must then contain.
@@ -155,7 +156,10 @@ class AnswerabilityJudge:
     def __init__(self, document_text: str, places: frozenset[str] = frozenset()):
         self.document = normalize(document_text)
         self._places = frozenset(p for p in places if normalize(p) in self.document)
-        self._elsewhere = frozenset(p for p in places if normalize(p) not in self.document)
+        # ... nor is one it writes by abbreviation only (川陕甘 for 陕西): that is not absent.
+        named = abbreviations(document_text)
+        self._elsewhere = frozenset(p for p in places
+                                    if normalize(p) not in self.document and p not in named)
 
     def judge(self, question: str, result: SearchResult, lexical_matches: int) -> Answerability:
         """Document-level checks before any evidence is chosen (no model involved)."""

@@ -5,6 +5,7 @@ Both are offered because which is better is an empirical question; `eval/` measu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -28,9 +29,11 @@ def _clean(text: str) -> str:
 
 
 def document_terms(documents: list[Document]) -> list[str]:
-    """Domain terms from the documents themselves: quoted phrases such as 宽带中国, 煤改气."""
+    """Domain terms from the documents themselves: quoted phrases such as 宽带中国, 煤改气, and
+    compounds of place abbreviations such as 川陕甘, 中法 (`abbreviations`)."""
     terms: set[str] = set()
     for d in documents:
+        terms.update(c for found in abbreviations(d.text).values() for c in found)
         for c in d.clauses:
             for m in _QUOTED_RE.finditer(c.text):
                 for part in re.split(r"[、，,+]", m[1]):
@@ -173,6 +176,38 @@ def _is_han(text: str) -> bool:
     return all("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
+_JOINERS = "中"  # joins compounds (中法, 中欧) without standing for a name of the table
+
+
+@functools.lru_cache(maxsize=1)
+def _abbreviation_table() -> dict[str, str]:
+    from importlib.resources import files
+
+    rows = files("assistant").joinpath("abbreviations.tsv").read_text("utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in rows if line.strip() and not line.startswith("#"))
+
+
+def abbreviations(text: str) -> dict[str, list[str]]:
+    """The place names `text` writes as one character of a compound of abbreviations: name →
+    those compounds, most frequent first (陕西 → 川陕, 川陕甘; 法国 → 中法; 重庆 → 川渝, 渝新欧).
+    A run of abbreviation characters that overlaps a full name (「四川日报」: 川日) is no
+    compound."""
+    table = _abbreviation_table()
+    chars = "".join(sorted(set(table.values()) | set(_JOINERS)))
+    names = [m.span() for m in re.finditer(
+        "|".join(sorted(map(re.escape, table), key=len, reverse=True)), text)]
+    counts: dict[str, int] = {}
+    for m in re.finditer(f"[{chars}]{{2,}}", text):
+        if not any(a < m.end() and m.start() < b for a, b in names):
+            counts[m.group(0)] = counts.get(m.group(0), 0) + 1
+    found: dict[str, list[str]] = {}
+    for run in sorted(counts, key=lambda r: -counts[r]):
+        for name, char in table.items():
+            if char in run:
+                found.setdefault(name, []).append(run)
+    return found
+
+
 class Glossary:
     """Expands English words in a mixed query with the Chinese terms policy texts use, and
     Chinese abbreviations and everyday words with the policy terms (社保 → 社会保险).
@@ -212,6 +247,15 @@ class Glossary:
         entries = {k: [t for t in v if t in text] for k, v in self.entries.items()
                    if not (_is_han(k) and k in text)}
         return Glossary({k: v for k, v in entries.items() if v})
+
+    def with_abbreviations(self, text: str) -> Glossary:
+        """This glossary plus, for each place `text` names by abbreviation (`abbreviations`),
+        the compounds it is in: 「和陕西有什么合作」 is searched with 川陕甘 too; also when the
+        text names it in full elsewhere (重庆 beside 川渝合作)."""
+        entries = {k: list(v) for k, v in self.entries.items()}
+        for name, compounds in abbreviations(text).items():
+            entries[name] = list(dict.fromkeys(entries.get(name, []) + compounds))
+        return Glossary(entries)
 
     def expand(self, query: str) -> str:
         """The query with the policy terms for its English words and Chinese abbreviations or

@@ -61,8 +61,10 @@ class PartWriter:
     """Plans and writes the parts of an answer over one document's clauses."""
 
     def __init__(self, clauses: dict[str, Clause], places: set[str], context_terms: set[str],
-                 judge: AnswerabilityJudge, titles: str = ""):
+                 judge: AnswerabilityJudge, titles: str = "",
+                 abbreviated: dict[str, list[str]] | None = None):
         self.clauses, self.places, self.context_terms = clauses, places, context_terms
+        self.abbreviated = abbreviated or {}  # place → the compounds the text names it in
         self.judge, self.titles = judge, titles  # the documents' titles (振兴, 实施意见)
         self._counts: dict[str, int] = {}
 
@@ -91,7 +93,11 @@ class PartWriter:
                     and self.judge.covers(asked, self.clauses[s.clause_id].text)]
         # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
         # answered with 南充's sentence of the same clause.
-        naming = [s for s in eligible if any(p in s.text for p in named)]
+        # A place the text names only in compounds (法国: 中法) is named by those.
+        compounds = [c for p, cs in self.abbreviated.items()
+                     if p in question and p not in named and p not in self.context_terms
+                     for c in cs]
+        naming = [s for s in eligible if any(p in s.text for p in [*named, *compounds])]
         eligible = naming or eligible
         # So does a part with a word the document uses in few clauses (社会治安, 土坯房): a line
         # from a sentence without it answers something else (「社会治安方面…」 → 社会保险's).

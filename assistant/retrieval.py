@@ -120,8 +120,8 @@ class Retriever:
         self._by_number = {int(c.id): c for c in index.clauses if c.id.isdigit()}
         self.speller = Speller(index.documents, index.tokenizer)
         # A word the documents themselves use (民宿) is searched as it is, not translated.
-        self.glossary = Glossary.bundled().without_words_in(
-            "".join(d.text for d in index.documents))
+        text = "".join(d.text for d in index.documents)
+        self.glossary = Glossary.bundled().without_words_in(text).with_abbreviations(text)
         self._query_vectors: dict[str, np.ndarray] = {}
 
     def embed_query(self, query: str) -> np.ndarray:

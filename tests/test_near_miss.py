@@ -136,6 +136,12 @@ NEAR_MISS = [
     # 所有 / 全部 / 相关 / 有关 ask for the text's words on a thing, they are not things asked of
     "文件里所有跟万州相关的内容",
     "有关长三角的全部内容有哪些？",
+    # places the text names only by abbreviation inside a compound (川陕甘, 中法, 渝新欧)
+    "和陕西之间有哪些合作？",
+    "文件里跟甘肃有关的安排是什么？",
+    "跟法国有合作项目吗？",
+    "往欧洲的物流通道怎么打通？",
+    "和重庆的合作都有哪些？",
 ]
 
 
@@ -173,6 +179,8 @@ def test_near_misses_are_answered(pipeline, question):
     "2022年川东北实际完成的地区生产总值是多少？", "川东北目前的城镇化率是多少？",
     "中法农业科技园落在哪个县？", "达钢集团要迁到哪个园区？",
     "文件里所有跟地铁相关的内容",
+    # provinces the text does not name in any form (no 黔, no 鄂)
+    "和贵州有哪些合作？", "湖北方面文件有什么安排？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

@@ -153,3 +153,24 @@ def test_real_gold_set_meets_targets(real_retriever):
     assert fused["hit@1"] >= 0.95 and fused["hit@3"] >= 0.99
     assert fused["hit@1"] > ab["dense"]["overall"]["hit@1"]
     assert fused["hit@1"] > ab["bm25"]["overall"]["hit@1"]
+
+
+def test_places_named_by_abbreviation_are_found_in_their_compounds():
+    from assistant.lexical import abbreviations
+
+    text = "加强川陕甘结合部合作，建设中法农业科技园，开通“渝新欧”班列。四川日报报道。"
+    found = abbreviations(text)
+    assert found["陕西"] == ["川陕甘"] and found["甘肃"] == ["川陕甘"]
+    assert found["法国"] == ["中法"] and found["欧洲"] == ["渝新欧"]
+    assert found["重庆"] == ["渝新欧"] and found["新疆"] == ["渝新欧"]
+    assert "日本" not in found  # 「四川日报」: 川日 overlaps the full name 四川
+    assert "贵州" not in found and "中国" not in found
+
+
+def test_the_glossary_searches_a_place_with_the_compounds_naming_it():
+    from assistant.lexical import Glossary
+
+    text = "深化川渝合作。加强与重庆长江上游航运中心合作。"
+    g = Glossary({}).with_abbreviations(text)
+    assert g.expand("和重庆的合作有哪些") == "和重庆的合作有哪些（川渝）"  # also named in full
+    assert g.expand("贵州有什么安排") == "贵州有什么安排"

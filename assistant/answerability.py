@@ -86,6 +86,12 @@ _NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
 _WHICH_RE = re.compile(r"哪[一几]?[个所家座位些类]?"
                        r"(大学|高校|学校|院校|学院|医院|公司|企业|集团|银行|部门|机构|单位|园区|乡镇|县|市|镇|乡|村)"
                        r"(?![际场民区级委政容域长镇村里属内外])")  # not 哪些市际协作机制
+# 「哪些航线」「哪几个示范县」: the kind of thing a which-question asks to have named.
+_WHICH_NOUN_RE = re.compile(r"哪(?:些|几个|几家|几条|几所|几项|一个|个)"
+                            r"((?:(?![是要有在会能可将的吗呢])[\u4e00-\u9fff]){2,8}?)"
+                            r"(?=[是要有在会能可将的，,。？?吗呢]|$)")
+# A quantity that names nothing (一批, 更多), in the same phrase before the kind, no list between.
+_VAGUE_RE = re.compile(r"(?<!等)(?:一批|一大批|更多|若干|一些|多个|一系列|各类|各种)[^、，,；;。和及与]{0,12}$")
 _KIND_WORDS = {
     **dict.fromkeys(("大学", "高校"), r"大学|高校"),
     **dict.fromkeys(("学校", "院校", "学院"), r"大学|高校|学校|院校|学院|职业中专"),
@@ -259,6 +265,10 @@ class AnswerabilityJudge:
             # sentence on 「僵尸企业」 does not say which company builds a data centre).
             if not found or not self._about(q, ev, terms, _WHICH_RE):
                 return Answerability(False, f"文件没有写明是{m.group(0)}", kind)
+        # 「开通哪些航线」 asks for the things by name: evidence that has the kind only after a
+        # quantity that names none (开通更多航线, 创建一批…示范县) does not give them.
+        for noun in self.names_none(q, evidence):
+            return Answerability(False, f"文件没有列出具体的{noun}", noun)
         for name, asks, holds in ASKS:
             if asks.search(q):
                 if not holds.search(unicodedata.normalize("NFKC", evidence)) and not (
@@ -273,6 +283,23 @@ class AnswerabilityJudge:
                     return Answerability(False, "文件只提出目标，没有给出实际完成的数据", "实际数据")
                 break
         return ANSWERABLE
+
+    @staticmethod
+    def which(question: str) -> list[str]:
+        """The kinds of thing a which-question asks to have named (「开通哪些航线」 → 航线)."""
+        q = unicodedata.normalize("NFKC", question)
+        return [m.group(1) for m in _WHICH_NOUN_RE.finditer(q)]
+
+    def names_none(self, question: str, evidence: str) -> list[str]:
+        """The kinds the question asks to have named that `evidence` has only after a quantity
+        naming none of them (开通更多航线, 创建一批…示范县; not 「光雾山、巴山大峡谷等一批…景区」)."""
+        ev = normalize(evidence)
+        vague = []
+        for noun in self.which(question):
+            at = [k.start() for k in re.finditer(re.escape(normalize(noun)), ev)]
+            if at and all(_VAGUE_RE.search(ev[max(0, k - 16):k]) for k in at):
+                vague.append(noun)
+        return vague
 
     @staticmethod
     def _about(question: str, evidence: str, terms: list[str] | tuple[str, ...],

@@ -91,6 +91,13 @@ class PartWriter:
                     if self.verdict(question, (s,), content).answerable
                     and self.judge.relevant(question, s.text, self.context_terms, singles)
                     and self.judge.covers(asked, self.clauses[s.clause_id].text)]
+        # 「开通哪些航线」: if the best candidate with the kind asked has it only after a quantity
+        # naming none (开通更多航线), the text does not name them; another sentence's names
+        # (南充、广元机场; 苍溪、西充 for another 示范县) answer something else.
+        for noun in self.judge.which(question):
+            having = [s for s in candidates if noun in s.text]
+            if having and self.judge.names_none(question, having[0].text):
+                eligible = []
         # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
         # answered with 南充's sentence of the same clause.
         # A place the text names only in compounds (法国: 中法) is named by those.

@@ -142,6 +142,9 @@ NEAR_MISS = [
     "跟法国有合作项目吗？",
     "往欧洲的物流通道怎么打通？",
     "和重庆的合作都有哪些？",
+    # which-questions the text answers with names before 「等一批」 (光雾山、巴山大峡谷等一批…)
+    "要建成哪几个5A级旅游景区？",
+    "要打造哪些重点旅游线路？",
 ]
 
 
@@ -181,6 +184,8 @@ def test_near_misses_are_answered(pipeline, question):
     "文件里所有跟地铁相关的内容",
     # provinces the text does not name in any form (no 黔, no 鄂)
     "和贵州有哪些合作？", "湖北方面文件有什么安排？",
+    # the kind asked, only after a quantity naming none (开通更多航线, 一批小型水库)
+    "南充机场要开通哪些航线？", "要建哪些小型水库？", "秸秆综合利用要创建哪些试点示范县？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -214,3 +219,16 @@ def test_a_yearly_thing_is_yearly_only_by_the_word_before_it(evidence, terms, pe
     from assistant.answerability import _periodic
 
     assert _periodic(evidence, terms) == periodic
+
+
+@pytest.mark.parametrize("question,evidence,none", [
+    ("要开通哪些航线？", "支持南充机场开通更多航线。", ["航线"]),
+    ("要创建哪些示范县？", "创建一批秸秆全域综合利用试点示范县。", ["示范县"]),
+    ("要争创哪几个景区？", "争创光雾山、巴山大峡谷等一批国家5A级旅游景区。", []),  # named
+    ("哪些园区要加快建设？", "加快南充军民融合创新产业园、川渝合作示范园区建设。", []),
+    ("航线有什么安排？", "支持南充机场开通更多航线。", []),  # not a which-question
+])
+def test_a_which_question_needs_the_things_named(question, evidence, none):
+    from assistant.answerability import AnswerabilityJudge
+
+    assert AnswerabilityJudge(evidence).names_none(question, evidence) == none

@@ -59,9 +59,9 @@ class Pipeline:
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
         self.places = _load_places()
-        self.vocabulary = frozenset(normalize("".join(c.text for c in index.clauses)))
-        self.judge = AnswerabilityJudge("".join(c.text for c in index.clauses),
-                                        places=frozenset(self.places))
+        text = "".join(c.text for c in index.clauses)
+        self.vocabulary = frozenset(normalize(text))
+        self.judge = AnswerabilityJudge(text, places=frozenset(self.places))
         # Words any answer may use without support: the region the document is about (the
         # places and zones its title names) and words naming the province as a whole.
         titles = " ".join(d.title for d in index.documents)
@@ -70,7 +70,7 @@ class Pipeline:
                               | {z for pair in zones for z in (pair[0], "".join(pair))}
                               | {"四川", "全省", "我省", "文件", "政策"})
         self.writer = PartWriter(self.clauses, self.places, self.context_terms, self.judge,
-                                 titles, abbreviations("".join(c.text for c in index.clauses)))
+                                 titles, abbreviations(text))
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,

@@ -459,6 +459,19 @@ def test_batched_honours_stop_and_grammar(tiny_batched):
     assert re.fullmatch(r"Answer: [0-9]{1,2}\.", shaped), shaped  # and ended by the grammar
 
 
+def test_batched_prefill_is_read_with_the_prompt_not_written(tiny_batched):
+    messages = [Message("user", "List the numbers from 1 to 20 separated by commas.")]
+    native, _ = tiny_batched._ensure_loaded()
+    plain = native.tokenize_chat([{"role": "user", "content": messages[0].content}])
+    filled = native.tokenize_chat([{"role": "user", "content": messages[0].content}], "Answer: ")
+    assert filled[:len(plain)] == plain and len(filled) > len(plain)
+    assert tiny_batched.prefills
+    # The stream gives what follows the prefill, shaped by a grammar that starts after it.
+    shaped = "".join(tiny_batched.stream(messages, max_tokens=40, prefill="Answer: ",
+                                         grammar='root ::= [0-9] [0-9]? "."'))
+    assert re.fullmatch(r"[0-9]{1,2}\.", shaped), shaped
+
+
 def test_llama_cpp_missing_gguf_says_which_file(tmp_path):
     for parallel in (1, 4):
         gen = make_generator(Settings(llm_model=str(tmp_path / "absent.gguf"),

@@ -82,6 +82,12 @@ class PartWriter:
         # English words stand in the searched text as their Chinese equivalents.
         content = [t for t in mine if t not in named and not t.isascii()
                    and not any(t != o and t in o for o in mine)]
+        # ... and as the policy terms the glossary added for them (「GDP目标是多少」 measures
+        # 地区生产总值, not just 目标).
+        if own and question.startswith(own):
+            glossed = self._terms(question[len(own):], ranker)
+            content += [t for t in glossed if t not in content and t not in named
+                        and not any(t != o and t in o for o in glossed)]
         # One-character words the document uses in few clauses name things too (锂, 钾, 港).
         singles = [t for t in ranker.tokenizer(question) if len(t) == 1
                    and "\u4e00" <= t <= "\u9fff" and 1 <= self.clause_count(t) <= RARE_CLAUSES]

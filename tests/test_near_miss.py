@@ -142,6 +142,9 @@ NEAR_MISS = [
     "跟法国有合作项目吗？",
     "往欧洲的物流通道怎么打通？",
     "和重庆的合作都有哪些？",
+    # an English word measured, searched as its policy term (GDP → 地区生产总值)
+    "GDP目标是多少？",
+    "川东北GDP目标定的是多少？",
     # which-questions the text answers with names before 「等一批」 (光雾山、巴山大峡谷等一批…)
     "要建成哪几个5A级旅游景区？",
     "要打造哪些重点旅游线路？",

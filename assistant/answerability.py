@@ -163,9 +163,9 @@ class AnswerabilityJudge:
         self.document = normalize(document_text)
         self._places = frozenset(p for p in places if normalize(p) in self.document)
         # ... nor is one it writes by abbreviation only (川陕甘 for 陕西): that is not absent.
-        named = abbreviations(document_text)
-        self._elsewhere = frozenset(p for p in places
-                                    if normalize(p) not in self.document and p not in named)
+        self.abbreviated = abbreviations(document_text)  # place → the compounds naming it
+        self._elsewhere = frozenset(p for p in places if normalize(p) not in self.document
+                                    and p not in self.abbreviated)
 
     def judge(self, question: str, result: SearchResult, lexical_matches: int) -> Answerability:
         """Document-level checks before any evidence is chosen (no model involved)."""
@@ -267,8 +267,8 @@ class AnswerabilityJudge:
                 return Answerability(False, f"文件没有写明是{m.group(0)}", kind)
         # 「开通哪些航线」 asks for the things by name: evidence that has the kind only after a
         # quantity that names none (开通更多航线, 创建一批…示范县) does not give them.
-        for noun in self.names_none(q, evidence):
-            return Answerability(False, f"文件没有列出具体的{noun}", noun)
+        if vague := [n for n in self.which(q) if self.names_none(n, evidence)]:
+            return Answerability(False, f"文件没有列出具体的{vague[0]}", vague[0])
         for name, asks, holds in ASKS:
             if asks.search(q):
                 if not holds.search(unicodedata.normalize("NFKC", evidence)) and not (
@@ -290,16 +290,13 @@ class AnswerabilityJudge:
         q = unicodedata.normalize("NFKC", question)
         return [m.group(1) for m in _WHICH_NOUN_RE.finditer(q)]
 
-    def names_none(self, question: str, evidence: str) -> list[str]:
-        """The kinds the question asks to have named that `evidence` has only after a quantity
-        naming none of them (开通更多航线, 创建一批…示范县; not 「光雾山、巴山大峡谷等一批…景区」)."""
+    @staticmethod
+    def names_none(noun: str, evidence: str) -> bool:
+        """`evidence` has the kind `noun` only after a quantity naming none of them (开通更多航线,
+        创建一批…示范县; not 「光雾山、巴山大峡谷等一批…景区」)."""
         ev = normalize(evidence)
-        vague = []
-        for noun in self.which(question):
-            at = [k.start() for k in re.finditer(re.escape(normalize(noun)), ev)]
-            if at and all(_VAGUE_RE.search(ev[max(0, k - 16):k]) for k in at):
-                vague.append(noun)
-        return vague
+        at = [k.start() for k in re.finditer(re.escape(normalize(noun)), ev)]
+        return bool(at) and all(_VAGUE_RE.search(ev[max(0, k - 16):k]) for k in at)
 
     @staticmethod
     def _about(question: str, evidence: str, terms: list[str] | tuple[str, ...],

@@ -102,7 +102,7 @@ class PartWriter:
         # (南充、广元机场; 苍溪、西充 for another 示范县) answer something else.
         for noun in self.judge.which(question):
             having = [s for s in candidates if noun in s.text]
-            if having and self.judge.names_none(question, having[0].text):
+            if having and self.judge.names_none(noun, having[0].text):
                 eligible = []
         # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
         # answered with 南充's sentence of the same clause.

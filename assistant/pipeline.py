@@ -26,7 +26,6 @@ from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_overview,
                        split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
-from .lexical import abbreviations
 from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
 from .safety import screen
@@ -70,7 +69,7 @@ class Pipeline:
                               | {z for pair in zones for z in (pair[0], "".join(pair))}
                               | {"四川", "全省", "我省", "文件", "政策"})
         self.writer = PartWriter(self.clauses, self.places, self.context_terms, self.judge,
-                                 titles, abbreviations(text))
+                                 titles, self.judge.abbreviated)
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,

@@ -29,7 +29,7 @@ from .retrieval import SearchResult
 
 # What a question asks for, by the form of the question → what the evidence must then contain.
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
-    ("具体时间", re.compile(r"什么时候|啥时候|何时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
+    ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
     ("会议或工作频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|每年.{0,3}几次|几年一次|频率|频次|隔多久"),
      re.compile(r"每[年季月周天半]|定期|一次")),
@@ -41,8 +41,8 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
                       r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|价格"),
      re.compile(r"\d+(\.\d+)?\s*(亿|万)?元|[一二三四五六七八九十百千万亿]+元")),
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
-    # that is not a year.
-    ("具体数量", re.compile(r"几个|(?<!第)几条|几所|几家|几项|几座|几大|多少个|多少条|多少家|多少项"),
+    # that is not a year. 「哪几个」 asks which, not how many.
+    ("具体数量", re.compile(r"(?<!哪)(?:几个|(?<!第)几条|几所|几家|几项|几座|几大)|多少个|多少条|多少家|多少项"),
      re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和及与]|”“")),  # not 一批
     ("具体数字", re.compile(r"多少|多大|多长|多高|多宽|多远"),
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|批|成|倍|万|亿|%)|百分之")),
@@ -61,7 +61,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
 _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪里|哪儿|哪几|多少|是否|有没有|有哪些|吗|呢|啥|"
                              r"请问|一下|文件|政策|意见|里面|关于|方面|情况|内容|说说|介绍|一共|总共|"
                              r"出现|提到|提及|涉及|写到|说到|讲到|所有|全部|相关|有关|"
-                             r"分别|各自|[一二三四五六七八九十两几]+[个条项所家类座大种]")
+                             r"分别|各自|这份|这个|[一二三四五六七八九十两几]+[个条项所家类座大种]")
+# A document named by its title in 《》 (「帮我总结《成渝地区双城经济圈建设规划纲要》」).
+_TITLED_RE = re.compile(r"《([^《》]{2,60})》")
 _HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _FUNCTION_CHARS = re.compile(r"[和与及跟同对在的了是有要把将会能可都也还又从向让给被]")
@@ -159,8 +161,10 @@ def gives_kind(question: str, line: str, evidence: str) -> bool:
 class AnswerabilityJudge:
     """Checks a question, and each part of it, against the document and its evidence."""
 
-    def __init__(self, document_text: str, places: frozenset[str] = frozenset()):
+    def __init__(self, document_text: str, places: frozenset[str] = frozenset(),
+                 titles: tuple[str, ...] = ()):
         self.document = normalize(document_text)
+        self.titles = tuple(normalize(t.strip("《》")) for t in titles)  # the documents' own
         self._places = frozenset(p for p in places if normalize(p) in self.document)
         # ... nor is one it writes by abbreviation only (川陕甘 for 陕西): that is not absent.
         self.abbreviated = abbreviations(document_text)  # place → the compounds naming it
@@ -183,6 +187,9 @@ class AnswerabilityJudge:
             if not any(normalize(name) in self.document for name in names):
                 return Answerability(False, f"文件只涉及本经济区，没有“{zone[-2:]}经济区”的内容",
                                      zone[-2:])
+        for name in _TITLED_RE.findall(q):
+            if not self._names_document(normalize(name)):
+                return Answerability(False, f"文件没有涉及《{name}》，只能依据本文件回答", name)
         if lexical_matches == 0:
             # Not one content word of the question occurs in the document: chit-chat or off-topic.
             return Answerability(False, "问题与文件内容无关", "相关内容")
@@ -212,7 +219,8 @@ class AnswerabilityJudge:
             return True
         names = [p for p in self._places if p in q and normalize(p) in ev]
         for word in sorted(ignore | self._places, key=len, reverse=True):
-            q = q.replace(word, " ")
+            # 「苍溪县」: a place with its administrative suffix names only the place.
+            q = re.sub(re.escape(word) + ("[省市县区镇乡]?" if word in self._places else ""), " ", q)
         q = _QUESTION_WORDS.sub(" ", q)
         grams = {q[i:i + 2] for i in range(len(q) - 1)
                  if _HAN2.fullmatch(q[i:i + 2]) or q[i:i + 2].isdigit()}
@@ -223,6 +231,22 @@ class AnswerabilityJudge:
         # 定位」 yes; 「南充今天天气」 no: the document never says 天气 or 今天).
         rest = _FUNCTION_CHARS.sub("", "".join(_HAN_RUN.findall(q)))
         return bool(names) and (len(rest) <= 2 or any(g in self.document for g in grams))
+
+    def without_own_titles(self, question: str) -> str:
+        """The question without the documents' own titles in 《》 (「《…实施意见》里机场怎么安排」
+        searches 机场, not the words of the title that every clause shares)."""
+        return _TITLED_RE.sub(lambda m: "文件" if self._names_document(normalize(m.group(1)))
+                              else m.group(0), question)
+
+    def _names_document(self, name: str) -> bool:
+        """《name》 is one of the documents (or an abbreviation of its title: 《实施意见》,
+        《川东北经济区振兴发展实施意见》: most of its character pairs are in the title), or a
+        document the text itself cites."""
+        if name in self.document:
+            return True
+        pairs = {name[i:i + 2] for i in range(len(name) - 1)}
+        return any(name in t or pairs and 2 * sum(p in t for p in pairs) >= len(pairs)
+                   for t in self.titles)
 
     def check_evidence(self, question: str, evidence: str, context: str = "",
                        terms: list[str] | tuple[str, ...] = ()) -> Answerability:

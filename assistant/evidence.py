@@ -169,10 +169,12 @@ def conjuncts(part: str) -> tuple[str, str, str, str] | None:
 # 内容」「这个概念在文件里怎么用的」「从开采到利用有啥规划」「有哪些…安排」.
 OVERVIEW_RE = re.compile(
     r"都[^，,。？?]{0,4}(?:哪些|啥|什么|怎么)|都(?:写|讲|说|提|包括|涉及)了?"
-    r"|(?:有关|相关|涉及|关于)[^，,。？?]{0,12}?的?(?:内容|表述|规定|安排|部署|措施|举措|说法|地方|政策|条款)"
+    r"|(?:有关|相关|涉及|关于)(?P<a>[^，,。？?]{0,12}?)的?"
+    r"(?:内容|表述|规定|安排|部署|措施|举措|说法|地方|政策|条款)"
     r"|哪些(?:条|条款|地方|方面)[^，,。？?]{0,3}(?:提|讲|说|写|涉及)|(?:所有|全部)的?(?:内容|安排|措施|说法)"
-    r"|哪些[^，,。？?]{0,8}(?:安排|部署|举措|措施|内容|合作|定位|说法|提法|规定|规划)"
+    r"|哪些(?P<b>[^，,。？?]{0,8})(?:安排|部署|举措|措施|内容|合作|定位|说法|提法|规定|规划)"
     r"|怎么用|如何(?:使用|运用)|提到[^，,。？?]{0,3}(?:几次|哪些地方|多少次)"
+    r"|(?:怎么|如何|哪些地方|在哪里?)被?(?:提及|提到|表述)|(?:提|讲|写|说)了?哪些"
     r"|从[^，,。？?]{1,8}到")
 # 「X从A到B…」: A and B are stages of X, not the thing asked of.
 STAGES_RE = re.compile(r"从[^，,。？?]{1,8}?到[^有的是怎什哪啥吗呢，,。？?]{1,8}")
@@ -182,6 +184,13 @@ def asks_overview(question: str) -> bool:
     """The question asks for everything the text says of a thing (which may be in several
     clauses), not for one fact of it."""
     return bool(OVERVIEW_RE.search(question))
+
+
+def overview_topic(question: str) -> str:
+    """The question without its asking words and stages: what remains names the thing
+    (「关于川渝合作的表述都有哪些」 → 川渝合作, kept from inside the asking phrase)."""
+    return OVERVIEW_RE.sub(lambda m: " " + (m.group("a") or m.group("b") or "") + " ",
+                           STAGES_RE.sub("", question))
 
 
 def _merge_to_questions(pieces: list[str]) -> list[str]:

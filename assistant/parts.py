@@ -19,7 +19,7 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
-from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, OVERVIEW_RE, RECIPROCAL, STAGES_RE,
+from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, overview_topic,
                        PartAnswer, SentenceRanker, align, asks_yes_no, trim, up_to_terms)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
@@ -31,6 +31,9 @@ ON_TOPIC_SHARE = 0.5  # a line without the part's words keeps to the phrases tha
 # A thing spoken of in more clauses than this is asked of too broadly to list clause by clause;
 # a word in more clauses than this does not name the thing (合作, 城市, 规划).
 SPREAD_CLAUSES = 4
+# Words that frame an overview question rather than name its thing (「…的表述」「作了哪些部署」).
+_FRAME_WORDS = re.compile(r"内容|表述|提法|说法|规定|部署|举措|措施|地方|条款|条目|方面|全文|文件|"
+                          r"意见|涉及|提及|提到|散见|要求|政策|这份")
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 
@@ -125,21 +128,44 @@ class PartWriter:
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)
 
+    def thing(self, plan: Plan) -> list[str]:
+        """The words that name what an overview question (`asks_overview`) asks all about, such
+        that sentences of 2..SPREAD_CLAUSES clauses hold them all; [] if none do.
+
+        The places the question names and its quoted words, or without quotes its other words,
+        not the relation or aspect asked about (合作, 之间), the stages of 「从开采到利用」 or the
+        asking itself (「…有关的内容」「…作了哪些部署」). If no sentence holds all of them,
+        the places with each other word alone, longest first: 「在生态环保方面，对嘉陵江流域都提了
+        哪些要求」 is about 嘉陵江流域 (the text says 环保 elsewhere). A thing one clause holds
+        (「大熊猫国家公园相关内容」) is not spread over the clauses that hold a part of it (公园)."""
+        own = plan.own or plan.question
+        quoted = [q for q in re.findall(r"[“「\"‘]([^”」\"’]{2,12})[”」\"’]", own)
+                  if self.clause_count(q)]
+        topic = overview_topic(own)
+        words = quoted or [t for t in plan.terms if t in topic and t not in plan.named
+                           and not t.isascii() and not RECIPROCAL.search(t)
+                           and not _FRAME_WORDS.fullmatch(t) and t not in self.titles
+                           and not any(t != o and t in o for o in plan.terms)
+                           and self.clause_count(t)]
+        named = list(plan.named)
+        tries = [named + words]
+        if len(words) > 1 and not self.naming(tries[0]):  # no sentence says them together
+            tries += [named + [w] for w in sorted(words, key=len, reverse=True)]
+        return next((thing for thing in tries
+                     if thing and 2 <= len(self.naming(thing)) <= SPREAD_CLAUSES), [])
+
+    def naming(self, thing: list[str]) -> list[str]:
+        """The ids of the clauses with a sentence that holds every word of `thing`, in
+        document order."""
+        return [c.id for c in self.clauses.values()
+                if any(all(t in s.text for t in thing) for s in c.sentences)] if thing else []
+
     def spread(self, plan: Plan) -> list[Plan]:
         """For a question asking all the text says of a thing (`asks_overview`): one plan per
-        clause with an eligible sentence naming the thing, when 2..SPREAD_CLAUSES clauses have
-        one; else []. The thing is named by the places the question names and its quoted words,
-        or without quotes its words the document uses in few clauses; not by the relation or
-        aspect asked about (合作, 之间, 规划), the stages of 「从开采到利用」 or the asking itself
-        (「…有关的内容」). 「南充机场有哪些安排」 → 第（一）条's 改扩建 and 第（二十三）条's
+        clause with an eligible sentence naming the thing (`thing`), when 2..SPREAD_CLAUSES
+        clauses have one; else []. 「南充机场有哪些安排」 → 第（一）条's 改扩建 and 第（二十三）条's
         开通更多航线, each part checked against its own clause's sentence."""
-        quoted = [q for q in re.findall(r"[“「\"‘]([^”」\"’]{2,12})[”」\"’]",
-                                        plan.own or plan.question) if self.clause_count(q)]
-        own = OVERVIEW_RE.sub("", STAGES_RE.sub("", plan.own or plan.question))
-        words = [t for t in plan.terms if t in own and t not in plan.named and not t.isascii()
-                 and not RECIPROCAL.search(t) and not any(t != o and t in o for o in plan.terms)
-                 and 1 <= self.clause_count(t) <= SPREAD_CLAUSES and t not in self.titles]
-        thing = list(plan.named) + (quoted or words)
+        thing = self.thing(plan)
         if not thing:
             return []
         firsts: dict[str, Sentence] = {}
@@ -148,7 +174,9 @@ class PartWriter:
                 firsts.setdefault(s.clause_id, s)
         if not 2 <= len(firsts) <= SPREAD_CLAUSES:
             return []
-        return [replace(plan, candidates=[s], holding=[s], eligible=[s]) for s in firsts.values()]
+        order = self.naming(thing)  # in the document's order
+        return [replace(plan, candidates=[s], holding=[s], eligible=[s])
+                for s in sorted(firsts.values(), key=lambda s: order.index(s.clause_id))]
 
     def apart(self, halves: list[Plan], items: tuple[str, str]) -> list[Plan]:
         """The two halves of 「A和B…」 whose best sentences are in one clause that names only A

@@ -60,7 +60,8 @@ class Pipeline:
         self.places = _load_places()
         text = "".join(c.text for c in index.clauses)
         self.vocabulary = frozenset(normalize(text))
-        self.judge = AnswerabilityJudge(text, places=frozenset(self.places))
+        self.judge = AnswerabilityJudge(text, places=frozenset(self.places),
+                                        titles=tuple(d.title for d in index.documents))
         # Words any answer may use without support: the region the document is about (the
         # places and zones its title names) and words naming the province as a whole.
         titles = " ".join(d.title for d in index.documents)
@@ -133,7 +134,8 @@ class Pipeline:
         run.rewritten, run.standalone = rewritten, bool(follow and follow.standalone)
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
-        asked = without_residence(rewritten or q, self.places)  # 「达州人…」: the asker's place
+        # 「达州人…」: the asker's place; 「《…实施意见》里…」: the document itself.
+        asked = self.judge.without_own_titles(without_residence(rewritten or q, self.places))
         result = self.retriever.search(asked, k=self.settings.top_k,
                                        use_lookup=rewritten is None)
         if follow is not None:
@@ -218,8 +220,8 @@ class Pipeline:
                             vocabulary=self.vocabulary)
         ranker = SentenceRanker(given, [h.score for h in result.hits], tokenizer)
         if run.rewritten is None or run.standalone:
-            questions = split_question(without_residence(run.rewritten or run.question,
-                                                         self.places))
+            questions = split_question(self.judge.without_own_titles(
+                without_residence(run.rewritten or run.question, self.places)))
         else:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
@@ -233,10 +235,23 @@ class Pipeline:
             if all(h.holding for h in halves) and len(
                     {h.holding[0].clause_id for h in halves}) == 2:
                 questions, plans = split, halves
-        if len(questions) == 1 and asks_overview(owns[0]) and (spread := self.writer.spread(
-                plans[0])):
-            # 「南充机场有哪些安排」: what each clause says of it, a part per clause.
-            questions, plans = questions * len(spread), spread
+        if len(questions) == 1 and asks_overview(owns[0]) and not asks_location(owns[0]):
+            # 「南充机场有哪些安排」: what each clause says of it, a part per clause, also of the
+            # clauses naming it that the search did not rank among the top ones.
+            have = {c.id for c in given}
+            wider = [self.clauses[i] for i in self.writer.naming(self.writer.thing(plans[0]))
+                     if i not in have]
+            if wider:
+                given += wider
+                low = min((h.score for h in result.hits), default=1.0)
+                scores = [h.score for h in result.hits] + [low] * len(wider)
+                verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
+                                    vocabulary=self.vocabulary)
+                ranker = SentenceRanker(given, scores, tokenizer)
+                plans = [self.writer.plan(self.retriever.glossary.expand(owns[0]), ranker,
+                                          owns[0])]
+            if spread := self.writer.spread(plans[0]):
+                questions, plans = questions * len(spread), spread
         if not any(plan.holding for plan in plans):  # no evidence holds what is asked: no model
             reason = "；".join(dict.fromkeys(self.writer.missing(plan) for plan in plans))
             yield from run.emit(self._refusal("not_covered", reason))

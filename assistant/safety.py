@@ -15,6 +15,7 @@ _PATTERNS: dict[Verdict, list[str]] = {
     "injection": [
         r"(忽略|无视|忘记|忘掉).{0,8}(之前|以上|上面|前面|先前|所有|全部|你的).{0,8}(指示|指令|规则|要求|设定|提示)",
         r"ignore\b.{0,30}\b(instruction|prompt|rule|document|context)s?",
+        r"(别管|不要管|不用管|抛开|撇开|丢开|忘掉)(这份|这个|该|本|上面的?|前面的?)?(文件|文档|材料|资料|原文)",
         r"disregard\b.{0,30}\b(instruction|prompt|rule)s?",
         r"(系统|隐藏|内部).{0,4}(提示词|提示语|指令|设定)", r"提示词", r"system\s*prompt",
         r"(开发者|调试|上帝|管理员)模式", r"developer\s*mode", r"debug\s*mode", r"\bDAN\b", r"jailbreak",

@@ -33,7 +33,7 @@ ON_TOPIC_SHARE = 0.5  # a line without the part's words keeps to the phrases tha
 SPREAD_CLAUSES = 4
 # Words that frame an overview question rather than name its thing (「…的表述」「作了哪些部署」).
 _FRAME_WORDS = re.compile(r"内容|表述|提法|说法|规定|部署|举措|措施|地方|条款|条目|方面|全文|文件|"
-                          r"意见|涉及|提及|提到|散见|要求|政策|这份")
+                          r"意见|涉及|提及|提到|散见|要求|政策|机制|这份")
 _CLAUSE_REF_RE = re.compile(r"第\s*[（(]?\s*[0-9一二三四五六七八九十]+\s*[)）]?\s*条")
 
 
@@ -58,6 +58,7 @@ class Plan:
     eligible: list[Sentence]  # every candidate that does: what the model's line may rest on
     named: tuple[str, ...] = ()  # places the part names
     own: str = ""  # the part as the user wrote it (`question` has English terms expanded)
+    thing: tuple[str, ...] = ()  # what one clause is asked of (a spread part): a line names it
 
 
 class PartWriter:
@@ -134,10 +135,12 @@ class PartWriter:
 
         The places the question names and its quoted words, or without quotes its other words,
         not the relation or aspect asked about (合作, 之间), the stages of 「从开采到利用」 or the
-        asking itself (「…有关的内容」「…作了哪些部署」). If no sentence holds all of them,
-        the places with each other word alone, longest first: 「在生态环保方面，对嘉陵江流域都提了
-        哪些要求」 is about 嘉陵江流域 (the text says 环保 elsewhere). A thing one clause holds
-        (「大熊猫国家公园相关内容」) is not spread over the clauses that hold a part of it (公园)."""
+        asking itself (「…有关的内容」「…作了哪些部署」). Words next to each other that the
+        text writes together are one (大熊猫国家公园). If no sentence holds all of them, the
+        places with each other word alone, longest first: 「在生态环保方面，对嘉陵江流域都提了
+        哪些要求」 is about 嘉陵江流域 (the text says 环保 elsewhere). Kinds of provision (机制,
+        措施, 规定) are the asking too: 「应急方面的合作机制」 is about 应急 (第（二十）条 says
+        应急协作机制, 第（二十二）条 应急管理合作)."""
         own = plan.own or plan.question
         quoted = [q for q in re.findall(r"[“「\"‘]([^”」\"’]{2,12})[”」\"’]", own)
                   if self.clause_count(q)]
@@ -147,12 +150,23 @@ class PartWriter:
                            and not _FRAME_WORDS.fullmatch(t) and t not in self.titles
                            and not any(t != o and t in o for o in plan.terms)
                            and self.clause_count(t)]
+        words = self._compounds(words, own)
         named = list(plan.named)
         tries = [named + words]
         if len(words) > 1 and not self.naming(tries[0]):  # no sentence says them together
             tries += [named + [w] for w in sorted(words, key=len, reverse=True)]
         return next((thing for thing in tries
                      if thing and 2 <= len(self.naming(thing)) <= SPREAD_CLAUSES), [])
+
+    def _compounds(self, words: list[str], question: str) -> list[str]:
+        """Words written next to each other in the question and in the text are one word:
+        「大熊猫国家公园」 is one thing, not 大熊猫, 国家 and 公园."""
+        words = list(words)
+        while pair := next(((a, b) for a in words for b in words if a != b
+                            and a + b in question and self.clause_count(a + b)), None):
+            a, b = pair
+            words = [a + b if w == a else w for w in words if w != b]
+        return words
 
     def naming(self, thing: list[str]) -> list[str]:
         """The ids of the clauses with a sentence that holds every word of `thing`, in
@@ -175,7 +189,7 @@ class PartWriter:
         if not 2 <= len(firsts) <= SPREAD_CLAUSES:
             return []
         order = self.naming(thing)  # in the document's order
-        return [replace(plan, candidates=[s], holding=[s], eligible=[s])
+        return [replace(plan, candidates=[s], holding=[s], eligible=[s], thing=tuple(thing))
                 for s in sorted(firsts.values(), key=lambda s: order.index(s.clause_id))]
 
     def apart(self, halves: list[Plan], items: tuple[str, str]) -> list[Plan]:
@@ -409,6 +423,10 @@ class PartWriter:
         """The eligible sentence that supports `said` (a line, or its answer after the
         restated question), or None."""
         if len(said) < 4 or not _adds_to(said, plan.question, verifier, plan.own):
+            return None
+        # A part on what one clause says of a thing speaks of it (「…白酒产业基地…」 from the
+        # sentence that opens with 天然气综合开发利用示范区 does not).
+        if not all(t in said for t in plan.thing):
             return None
         # 「写在第14条」: a reference to the evidence's own clause is checked, not its number.
         refs = [m.group(0) for m in _CLAUSE_REF_RE.finditer(said)]

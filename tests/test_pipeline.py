@@ -928,6 +928,17 @@ def test_an_overview_reaches_the_clauses_naming_the_thing_beyond_the_top_ones(re
     assert all("长三角" in c.quote for c in a.citations)
 
 
+def test_a_part_on_what_one_clause_says_of_a_thing_must_name_it(retriever, settings):
+    """第（九）条's sentence opens with 国家天然气综合开发利用示范区 and goes on to other bases:
+    a line copying only the other bases is not about 天然气, so that part quotes its sentence."""
+    p, gen = make(retriever, settings,
+                  "回答：加大天然气勘探开发、页岩气资源调查力度\n回答：川东北白酒产业基地、西部知名绿色食品饮料基地")
+    a = p.ask("天然气相关的内容有哪些？")
+    first, second = a.direct_answer.split("\n")
+    assert "勘探开发" in first and "第（二）条" in first
+    assert second.startswith("第（九）条写明：「建设国家天然气综合开发利用示范区"), a.direct_answer
+
+
 def test_two_things_led_to_one_clause_that_names_only_one_rest_on_their_own_clauses(retriever,
                                                                                       settings):
     """红色旅游 and 红色文化 both rank 第（九）条's sentence first; it names only 红色旅游, so
@@ -991,3 +1002,11 @@ def test_lines_a_check_at_their_end_may_reword_are_shown_whole(retriever, settin
     p, _ = make(retriever, settings, reply)
     pieces = [x for x in p.stream(question) if isinstance(x, str)]
     assert "〔" in pieces[0] or pieces[0].startswith(("文件", "第")), pieces[0]
+
+
+def test_a_kind_of_provision_is_not_part_of_the_thing_an_overview_asks_about(retriever, settings):
+    """「应急方面的合作机制」 asks about 应急: 第（二十）条 says 应急协作机制 and 第（二十二）条
+    应急管理合作, and 机制 (like 措施, 规定) is the kind of provision asked for, not the thing."""
+    p, _ = make(retriever, settings, "")
+    a = p.ask("文件里关于应急的合作机制都有哪些内容？")
+    assert [c.clause_id for c in a.citations] == ["20", "22"], a.direct_answer

@@ -27,6 +27,8 @@ from .corpus import arabic_numbers, normalize
 from .lexical import abbreviations
 from .retrieval import SearchResult
 
+# Kinds of provision a text makes (「有多少办法」 asks for them, not for a number).
+_PROVISIONS = r"(?:[^，。？?！!]{0,6}?(?:办法|措施|举措|政策|招|安排|对策))"
 # What a question asks for, by the form of the question → what the evidence must then contain.
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
@@ -42,9 +44,11 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"\d+(\.\d+)?\s*(亿|万)?元|[一二三四五六七八九十百千万亿]+元")),
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
     # that is not a year. 「哪几个」 asks which, not how many.
-    ("具体数量", re.compile(r"(?<!哪)(?:几个|(?<!第)几条|几所|几家|几项|几座|几大)|多少个|多少条|多少家|多少项"),
+    # 「有多少办法」 asks for the measures, as 「有几条措施」 does: an enumeration answers it.
+    ("具体数量", re.compile(r"(?<!哪)(?:几个|(?<!第)几条|几所|几家|几项|几座|几大)|多少个|多少条|多少家|多少项|"
+                      r"多少" + _PROVISIONS),
      re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和及与]|”“")),  # not 一批
-    ("具体数字", re.compile(r"多少|多大|多长|多高|多宽|多远"),
+    ("具体数字", re.compile(r"多少(?!" + _PROVISIONS + r")|多大|多长|多高|多宽|多远"),
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|批|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).
     ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人)"

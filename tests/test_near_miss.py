@@ -162,6 +162,12 @@ NEAR_MISS = [
     # a place written with its administrative suffix (苍溪县; the text writes 苍溪)
     "西充县在文件里涉及哪些内容？",
     "苍溪县有什么安排？",
+    # 「有多少办法」 asks for the measures (an enumeration), not a number
+    "对淘汰落后产能，文件到底有多少办法？",
+    "医疗卫生人才留不住，文件里有多少针对性的举措？",
+    # everyday words searched as the policy terms for them (酿酒 → 白酒产业, 村医 → 村级医疗卫生)
+    "酿酒这一行文件有什么规划？",
+    "留住村医文件有什么制度？",
 ]
 
 
@@ -206,6 +212,8 @@ def test_near_misses_are_answered(pipeline, question):
     # 「什么时间」 is a date question too; another document named in 《》
     "综合保税区什么时间获批？", "帮我总结一下《成渝地区双城经济圈建设规划纲要》",
     "《四川省国民经济和社会发展第十四个五年规划纲要》对南充有什么要求？",
+    # 多少 of a thing that is not a kind of provision still asks for a number
+    "石墨产业基地建成后有多少企业入驻？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

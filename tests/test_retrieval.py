@@ -68,6 +68,8 @@ def test_glossary_expands_english_and_everyday_words():
     assert "社会保险" in g.expand("社保能异地办吗")
     assert "学前教育" in g.expand("上幼儿园难不难")
     assert g.expand("社会保险异地协同经办") == "社会保险异地协同经办"  # 保险 is no entry
+    assert "白酒产业" in g.expand("酿酒这块有啥打算")
+    assert "村级医疗卫生" in g.expand("村医留不住怎么办")
 
 
 def test_a_word_the_document_uses_is_searched_as_it_is(docs):

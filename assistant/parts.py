@@ -121,11 +121,15 @@ class PartWriter:
         # The searched question's own longest words count too: 社保 is searched as 社会保险.
         searched = [t for t in terms if t not in named and not t.isascii()
                     and not any(t != o and t in o for o in terms)]
-        rare = [t for t in dict.fromkeys(content + searched)
+        # (And the rare one-character words: 「锂钾资源要建成什么」 is about 锂 and 钾.)
+        rare = [t for t in dict.fromkeys(content + searched + singles)
                 if 1 <= self.clause_count(t) <= RARE_CLAUSES
                 and t not in self.titles]  # 振兴 of 「…振兴发展的实施意见」 is everywhere in sense
         eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
-        top = set(candidates[:4]) | set(naming[:2])
+        # Those holding more of them first (9.4's 锂 and 钾 before 一-2.1's 建成), and the best
+        # is a candidate even when sentences with more common words of the question rank higher.
+        eligible.sort(key=lambda s: -sum(t in s.text for t in rare))
+        top = set(candidates[:4]) | set(naming[:2]) | set(eligible[:1])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)
 

@@ -1010,3 +1010,11 @@ def test_a_kind_of_provision_is_not_part_of_the_thing_an_overview_asks_about(ret
     p, _ = make(retriever, settings, "")
     a = p.ask("文件里关于应急的合作机制都有哪些内容？")
     assert [c.clause_id for c in a.citations] == ["20", "22"], a.direct_answer
+
+
+def test_a_sentence_holding_more_rare_words_of_the_question_comes_first(retriever, settings):
+    """「锂钾资源要建成什么」: 锂 and 钾 are in 第（九）条's sentence only; the 总体要求 sentence
+    with 建成 (a word of few clauses too) and 资源 holds neither, so the part rests on 第（九）条."""
+    p, _ = make(retriever, settings, "")
+    a = p.ask("说说锂钾资源最后要建成什么？")
+    assert a.citations and a.citations[0].clause_id == "9", a.direct_answer

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
+from .evidence import asks_overview
 from .lexical import abbreviations
 from .retrieval import SearchResult
 
@@ -79,7 +80,8 @@ QUANTITIES = ("具体金额", "具体比例", "具体数量", "具体数字")
 MEASURED = (*QUANTITIES, "具体时间")
 # A route "X至Y" / "X经Z至Y": a place named only there is a road's end, nothing more.
 _ROUTE_RE = re.compile(r"[\u4e00-\u9fff]{1,4}(?:经[\u4e00-\u9fff]{1,4})?至[\u4e00-\u9fff]{1,4}")
-_ROUTE_ASK = re.compile(r"至|到|经过|途经|高速|铁路|高铁|公路|城际|航线|航道|通道|线路|路线|连接|连通")
+# (「提到」 too: whether or where the text mentions a place is answered by a route through it.)
+_ROUTE_ASK = re.compile(r"至|到|经过|途经|高速|铁路|高铁|公路|城际|航线|航道|通道|线路|路线|连接|连通|提及")
 _YEAR_RE = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
 # A named economic zone: 「关中经济区」, not 「经济区域」 (a region in general), and not the end of
 # 「新区和经济区」 (a named zone has no conjunction or particle in its name).
@@ -276,7 +278,9 @@ class AnswerabilityJudge:
             return Answerability(False, f"文件没有写{where}的这方面内容", where)
         outside_routes = _ROUTE_RE.sub("", ev)
         in_routes = [p for p in named if normalize(p) in ev and normalize(p) not in outside_routes]
-        if in_routes and not _ROUTE_ASK.search(q):
+        # A question on everything the text says of a place (「…涉及哪些内容」) is answered by
+        # the routes through it too.
+        if in_routes and not _ROUTE_ASK.search(q) and not asks_overview(q):
             where = "、".join(sorted(in_routes, key=q.index))
             return Answerability(False, f"文件只在交通线路名称中提到{where}", where)
         for m in _WHICH_RE.finditer(q):

@@ -112,10 +112,12 @@ class PartWriter:
         # answered with 南充's sentence of the same clause.
         # A place the text names only in compounds (法国: 中法) is named by those.
         compounds = [c for p, cs in self.abbreviated.items()
-                     if p in question and p not in named and p not in self.context_terms
+                     if p in question and p not in self.context_terms
                      for c in cs]
         naming = [s for s in eligible if any(p in s.text for p in [*named, *compounds])]
-        eligible = naming or eligible
+        # If none does, the text does not say this of the place (「绵阳的产业怎么发展」: another
+        # sentence's 产业 is not 绵阳's).
+        eligible = naming if named or compounds else eligible
         # So does a part with a word the document uses in few clauses (社会治安, 土坯房): a line
         # from a sentence without it answers something else (「社会治安方面…」 → 社会保险's).
         # The searched question's own longest words count too: 社保 is searched as 社会保险.

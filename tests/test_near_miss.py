@@ -168,6 +168,8 @@ NEAR_MISS = [
     # everyday words searched as the policy terms for them (酿酒 → 白酒产业, 村医 → 村级医疗卫生)
     "酿酒这一行文件有什么规划？",
     "留住村医文件有什么制度？",
+    # a place the text names only in a route: whether or where it is mentioned
+    "文件里提到潼南了吗？",
 ]
 
 
@@ -214,6 +216,8 @@ def test_near_misses_are_answered(pipeline, question):
     "《四川省国民经济和社会发展第十四个五年规划纲要》对南充有什么要求？",
     # 多少 of a thing that is not a kind of provision still asks for a number
     "石墨产业基地建成后有多少企业入驻？",
+    # ... but not what the text says of it otherwise, nor another sentence's 产业
+    "绵阳的产业怎么发展？", "潼南有什么产业安排？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

@@ -1018,3 +1018,11 @@ def test_a_sentence_holding_more_rare_words_of_the_question_comes_first(retrieve
     p, _ = make(retriever, settings, "")
     a = p.ask("说说锂钾资源最后要建成什么？")
     assert a.citations and a.citations[0].clause_id == "9", a.direct_answer
+
+
+def test_everything_on_a_place_includes_the_routes_through_it(retriever, settings):
+    """「苍溪涉及哪些内容」 asks all the text says of 苍溪: 第（一）条's 绵阳经苍溪至巴中 highway
+    too, which a question on what 苍溪 gets otherwise (its industry) does not rest on."""
+    p, _ = make(retriever, settings, "")
+    a = p.ask("苍溪在文件里涉及哪些内容？")
+    assert [c.clause_id for c in a.citations] == ["1", "7", "13"], a.direct_answer

@@ -110,7 +110,8 @@ class PartWriter:
                 eligible = []
         # A part about a named place rests on sentences that name it: 「达州的定位」 must not be
         # answered with 南充's sentence of the same clause.
-        # A place the text names only in compounds (法国: 中法) is named by those.
+        # A place is named by the compounds the text writes it in too (重庆: 川渝; 法国, named
+        # only so: 中法).
         compounds = [c for p, cs in self.abbreviated.items()
                      if p in question and p not in self.context_terms
                      for c in cs]
@@ -130,7 +131,7 @@ class PartWriter:
         eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
         # Those holding more of them first (9.4's 锂 and 钾 before 一-2.1's 建成), and the best
         # is a candidate even when sentences with more common words of the question rank higher.
-        eligible.sort(key=lambda s: -sum(t in s.text for t in rare))
+        eligible = sorted(eligible, key=lambda s: -sum(t in s.text for t in rare))
         top = set(candidates[:4]) | set(naming[:2]) | set(eligible[:1])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     llm_api_key: str = "not-needed"
     llm_threads: int = 2
     llm_context: int = 6144  # the whole document (~3.6k tokens) sits in the cached prefix
+    # Whether the system prompt also holds the whole document (~3.6k tokens, read once into the
+    # KV cache). Each answer's user turn carries its own evidence sentences either way; without
+    # the document every token is read and written against a ~300-token context instead of
+    # ~3.9k, which on 2 cores halves the model's first token (see docs/evidence-first.md).
+    llm_document_in_prompt: bool = False
     # llama-cpp: answers decoded together in one batch (the document's KV cells are shared
     # between them); each slot beyond the first adds llm_slot_context positions to the context.
     # 1 = one answer at a time through llama-cpp-python's high-level Llama.

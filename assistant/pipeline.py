@@ -74,7 +74,8 @@ class Pipeline:
         self.system_prompt = render(
             "system", title=self.document.title, source=self.document.source,
             date=self.document.date,
-            clauses="\n".join(f"【{c.id}】{c.text}" for c in index.clauses),
+            clauses="\n".join(f"【{c.id}】{c.text}" for c in index.clauses)
+            if settings.llm_document_in_prompt else "",
         )
 
     @classmethod

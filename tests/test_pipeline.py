@@ -51,7 +51,8 @@ def test_good_answer_is_kept_and_cited(retriever, settings):
     assert "〔一、总体要求 第2段〕" in a.direct_answer and "具体以文件原文为准" in a.text
     assert "原文摘录" in a.text and "原文摘录" not in a.direct_answer
     assert_all_verified(a, retriever)
-    assert gen.calls and "【一-2】" in gen.calls[0][0].content  # the document is in the prefix
+    # the evidence is in the user turn (the document is not in the prefix by default)
+    assert gen.calls and "9000亿元" in gen.calls[0][-1].content
 
 
 def test_citation_marks_the_model_writes_are_ignored(retriever, settings):
@@ -1026,3 +1027,20 @@ def test_everything_on_a_place_includes_the_routes_through_it(retriever, setting
     p, _ = make(retriever, settings, "")
     a = p.ask("苍溪在文件里涉及哪些内容？")
     assert [c.clause_id for c in a.citations] == ["1", "7", "13"], a.direct_answer
+
+
+@pytest.mark.parametrize("whole_document", [False, True])
+def test_the_system_prompt_holds_the_document_only_when_configured(retriever, settings,
+                                                                   whole_document):
+    """By default the model reads only the rules and each answer's evidence (a short context is
+    read and written faster); llm_document_in_prompt puts the whole document before them."""
+    pipeline, gen = make(retriever, settings.model_copy(
+        update={"llm_document_in_prompt": whole_document}), "南充建设成渝经济区北部中心城市【6】。")
+    clause = retriever.index.clauses[5].text
+    assert (clause in pipeline.system_prompt) == whole_document
+    assert "实施意见" in pipeline.system_prompt  # the document is named either way
+    pipeline.warm_up()
+    assert gen.calls[0][0].content == pipeline.system_prompt
+    answer = pipeline.ask("南充的城市定位是什么？")
+    # the evidence the line is checked against is in the user turn either way
+    assert not answer.refused and any(c.clause_id == "6" for c in answer.citations)

@@ -50,7 +50,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
                       r"多少" + _PROVISIONS),
      re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和及与]|”“")),  # not 一批
     ("具体数字", re.compile(r"多少(?!" + _PROVISIONS + r")|多大|多长|多高|多宽|多远"),
-     re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|批|成|倍|万|亿|%)|百分之")),
+     re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).
     ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人)"
                       r"(是谁|叫什么|姓什么|是哪位)|姓名"),
@@ -100,6 +100,12 @@ _WHICH_NOUN_RE = re.compile(r"哪(?:些|几个|几家|几条|几所|几项|一�
                             r"(?=[是要有在会能可将的，,。？?吗呢]|$)")
 # A quantity that names nothing (一批, 更多), in the same phrase before the kind, no list between.
 _VAGUE_RE = re.compile(r"(?<!等)(?:一批|一大批|更多|若干|一些|多个|一系列|各类|各种)[^、，,；;。和及与]{0,12}$")
+# 「哪个乡镇」「哪个村」: the gazetteer stops at counties, so a township or village is a name
+# that ends in 镇/乡/村 and is not one of the words for such places in general (城镇, 乡村).
+_TOWNSHIP_KINDS = ("乡镇", "镇", "乡", "村")
+_TOWNSHIP_RE = re.compile(r"[\u4e00-\u9fff]{2,3}?(?:镇|乡|村)(?![镇乡村级民落庄])")
+_GENERIC_TOWNSHIP = frozenset(("城镇", "乡镇", "古镇", "村镇", "小镇", "重镇", "集镇", "城乡", "农村", "山村",
+                               "新村", "乡村", "下乡", "返乡", "家乡", "老乡", "城村", "市镇", "县乡", "镇乡"))
 _KIND_WORDS = {
     **dict.fromkeys(("大学", "高校"), r"大学|高校"),
     **dict.fromkeys(("学校", "院校", "学院"), r"大学|高校|学校|院校|学院|职业中专"),
@@ -272,7 +278,13 @@ class AnswerabilityJudge:
                        if len(zone) >= n):
                 return Answerability(False, f"文件没有写{zone[-2:]}经济区的这方面内容", zone)
         named = places_in(q, self._places)
-        absent = [p for p in named if normalize(p) not in around]
+        # A place is named by a two-place compound too, which speaks of the pair (四川 and 重庆:
+        # 川渝共建); a longer one names a region or route spanning several (川渝陕甘结合部, 渝新欧).
+        if named and any(p in self.abbreviated for p in named):
+            runs = abbreviations(evidence)  # in the sentence itself, not its neighbours
+        absent = [p for p in named if normalize(p) not in around
+                  and not any(len(c) == 2 for c in (runs.get(p, ()) if p in self.abbreviated
+                                                     else ()))]
         if absent:
             where = "、".join(sorted(absent, key=q.index))
             return Answerability(False, f"文件没有写{where}的这方面内容", where)
@@ -288,6 +300,9 @@ class AnswerabilityJudge:
             if kind in _KIND_WORDS:  # in a phrase that says what the question asks of it
                 found = any(said_of(w.group(0), q, ev, (w.group(0), kind), KIND_SHARE)
                             for w in re.finditer(_KIND_WORDS[kind], ev))
+            elif kind in _TOWNSHIP_KINDS:  # below the gazetteer's counties: a name of that level
+                found = any(m.group(0)[-2:] not in _GENERIC_TOWNSHIP
+                            for m in _TOWNSHIP_RE.finditer(ev))
             else:  # a place: one the evidence names beyond those the question names, in
                 # what it says of the question's subject (「中法农业科技园建在哪个县」 is not
                 # answered by 南充 of the next phrase, 「推动南充建设…」)

@@ -218,8 +218,10 @@ class Glossary:
     document).
     """
 
-    def __init__(self, entries: dict[str, list[str]]):
+    def __init__(self, entries: dict[str, list[str]],
+                 compounds: dict[str, list[str]] | None = None):
         self.entries = entries
+        self.compounds = compounds or {}  # place → the abbreviation compounds naming it
         alternatives = sorted(entries, key=len, reverse=True)
         self._re = re.compile(
             r"(?<![A-Za-z0-9])(" + "|".join(re.escape(a) for a in alternatives) + r")(?![A-Za-z0-9])",
@@ -246,16 +248,17 @@ class Glossary:
         would add only 城市 and 交通, which the text has everywhere)."""
         entries = {k: [t for t in v if t in text] for k, v in self.entries.items()
                    if not (_is_han(k) and k in text)}
-        return Glossary({k: v for k, v in entries.items() if v})
+        return Glossary({k: v for k, v in entries.items() if v}, self.compounds)
 
     def with_abbreviations(self, text: str) -> Glossary:
         """This glossary plus, for each place `text` names by abbreviation (`abbreviations`),
         the compounds it is in: 「和陕西有什么合作」 is searched with 川陕甘 too; also when the
         text names it in full elsewhere (重庆 beside 川渝合作)."""
         entries = {k: list(v) for k, v in self.entries.items()}
-        for name, compounds in abbreviations(text).items():
+        found = abbreviations(text)
+        for name, compounds in found.items():
             entries[name] = list(dict.fromkeys(entries.get(name, []) + compounds))
-        return Glossary(entries)
+        return Glossary(entries, {**self.compounds, **found})
 
     def expand(self, query: str) -> str:
         """The query with the policy terms for its English words and Chinese abbreviations or
@@ -263,8 +266,16 @@ class Glossary:
         if self._re is None:
             return query
         added: list[str] = []
-        for m in self._re.finditer(unicodedata.normalize("NFKC", query)):
-            for term in self.entries[m[1].lower()]:
+        matched = [m[1].lower() for m in self._re.finditer(unicodedata.normalize("NFKC", query))]
+        # Two places the question names together are searched by the compounds naming both
+        # (「四川和重庆」 → 川渝, not every compound with 川 such as 川陕甘).
+        places = [k for k in dict.fromkeys(matched) if k in self.compounds]
+        shared = {c for a in places for b in places if a != b
+                  for c in self.compounds[a] if c in self.compounds[b]}
+        for key in matched:
+            for term in self.entries[key]:
+                if shared and key in places and term in self.compounds[key] and term not in shared:
+                    continue
                 if term not in query and term not in added:
                     added.append(term)
         return f"{query}（{' '.join(added)}）" if added else query

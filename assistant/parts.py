@@ -14,7 +14,7 @@ from itertools import accumulate
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .answerability import AnswerabilityJudge, gives_kind
+from .answerability import MEASURED, AnswerabilityJudge, asked_kind, gives_kind
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed,
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
@@ -122,12 +122,26 @@ class PartWriter:
         # So does a part with a word the document uses in few clauses (社会治安, 土坯房): a line
         # from a sentence without it answers something else (「社会治安方面…」 → 社会保险's).
         # The searched question's own longest words count too: 社保 is searched as 社会保险.
+        # Not the abbreviation compounds a named place is searched with: those stand for the
+        # place (`naming` above), and the longest of them (川渝陕甘) would shut out the others.
+        every_compound = {c for cs in self.abbreviated.values() for c in cs}
         searched = [t for t in terms if t not in named and not t.isascii()
+                    and t not in every_compound
                     and not any(t != o and t in o for o in terms)]
         # (And the rare one-character words: 「锂钾资源要建成什么」 is about 锂 and 钾.)
         rare = [t for t in dict.fromkeys(content + searched + singles)
                 if 1 <= self.clause_count(t) <= RARE_CLAUSES
                 and t not in self.titles]  # 振兴 of 「…振兴发展的实施意见」 is everywhere in sense
+        # A quantity or date of a thing the text names in few clauses must be given in a
+        # sentence naming it, the rarest of the question's words, when the best sentence for the
+        # question names it (the question is about that thing): 「红鱼洞水库的库容有多大」 is
+        # not answered by 一批小型水库 of the next sentence, nor 「…什么时候建成」 by another
+        # sentence's 到2022年…建成, when the sentence naming 红鱼洞水库 gives neither.
+        if rare and asked_kind(question) in MEASURED:
+            fewest = min(self.clause_count(t) for t in rare)
+            rarest = [t for t in rare if self.clause_count(t) == fewest]
+            if candidates and any(t in candidates[0].text for t in rarest):
+                eligible = [s for s in eligible if any(t in s.text for t in rarest)]
         eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
         # Those holding more of them first (9.4's 锂 and 钾 before 一-2.1's 建成), and the best
         # is a candidate even when sentences with more common words of the question rank higher.

@@ -176,3 +176,13 @@ def test_the_glossary_searches_a_place_with_the_compounds_naming_it():
     g = Glossary({}).with_abbreviations(text)
     assert g.expand("和重庆的合作有哪些") == "和重庆的合作有哪些（川渝）"  # also named in full
     assert g.expand("贵州有什么安排") == "贵州有什么安排"
+
+
+def test_two_places_named_together_are_searched_by_the_compound_naming_both():
+    from assistant.lexical import Glossary
+
+    text = "推动川渝共建产业园区。建设川陕甘结合部区域中心城市。对接渝新欧国际联运大通道。"
+    g = Glossary({}).with_abbreviations(text)
+    assert g.expand("四川和重庆会一起建工业园吗") == "四川和重庆会一起建工业园吗（川渝）"
+    # one place alone keeps every compound naming it
+    assert g.expand("重庆有什么合作") == "重庆有什么合作（川渝 渝新欧）"

@@ -282,6 +282,10 @@ def _line_text(line: str) -> str:
     # A line opened with a quote (`line_opening`) is what is inside it: after the closing
     # quote come the model's own words (「…协作联动。」根据文件内容). An empty quote (「」…) is
     # dropped, the words after it are the line. Not a line that quotes two things (「A」和「B」).
+    # 「」依据：「…」: an empty quote, then the prompt's evidence label echoed before the quote.
+    if line.startswith(QUOTE_OPEN + QUOTE_CLOSE):
+        line = line[2:].strip()
+    line = re.sub(r"^[（(]?依据[:：]\s*", "", line)
     if line.startswith(QUOTE_OPEN) and QUOTE_OPEN not in line[1:]:
         end = line.find(QUOTE_CLOSE)
         line = (line[1:] if end < 0 else line[2:] if end == 1 else line[1:end]).strip()
@@ -300,6 +304,11 @@ class PartAnswer:
     text: str  # the model's verified line, the quoted evidence, or what the text does not give
     evidence: tuple[Sentence, ...] = ()
     reason: str = ""  # quoted: why the model's line failed; not_covered: what is missing
+
+
+def is_heading(s: Sentence) -> bool:
+    """A measure's title: its short first sentence (「打造幸福美丽新村升级版。」)."""
+    return s.n == 1 and len(s.text) < 20
 
 
 class SentenceRanker:
@@ -321,7 +330,7 @@ class SentenceRanker:
         def weight(item: tuple[Sentence, float]) -> float:
             s, clause_score = item
             overlap = sum(len(t) for t in terms if t in s.text)
-            heading = 1.0 if s.n == 1 and len(s.text) < 20 else 0.0  # a measure's title
+            heading = 1.0 if is_heading(s) else 0.0  # a measure's title
             return overlap + 2.0 * clause_score - heading
 
         return [s for s, _ in sorted(self.sentences, key=weight, reverse=True)]

@@ -20,7 +20,8 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, overview_topic,
-                       PartAnswer, SentenceRanker, align, asks_yes_no, trim, up_to_terms)
+                       PartAnswer, SentenceRanker, align, asks_location, asks_yes_no, is_heading,
+                       trim, up_to_terms)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
@@ -146,6 +147,17 @@ class PartWriter:
         # Those holding more of them first (9.4's 锂 and 钾 before 一-2.1's 建成), and the best
         # is a candidate even when sentences with more common words of the question rank higher.
         eligible = sorted(eligible, key=lambda s: -sum(t in s.text for t in rare))
+        # A measure's title (「打造幸福美丽新村升级版。」) names what the question is about; the
+        # answer is in its body: the clause's best other sentence comes before it (not for
+        # 「…在哪一条」, which the title answers best).
+        ordered: list[Sentence] = []
+        for s in eligible:
+            if is_heading(s) and not asks_location(question):
+                ordered += [b for b in eligible if b.clause_id == s.clause_id
+                            and not is_heading(b) and b not in ordered][:1]
+            if s not in ordered:
+                ordered.append(s)
+        eligible = ordered
         top = set(candidates[:4]) | set(naming[:2]) | set(eligible[:1])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)

@@ -308,3 +308,13 @@ def test_requests_to_run_code_are_screened(question):
 ])
 def test_requests_to_set_the_document_aside_are_screened(question):
     assert screen(question).verdict == "injection"
+
+
+@pytest.mark.parametrize("question,sentence", [
+    ("新村升级版要推广什么样的模式？", "14.2"),  # not the title 「打造幸福美丽新村升级版。」
+    ("联防联治要强化哪些方面的约束？", "17.2"),  # not 「加强环境保护联防联治。」
+    ("幸福美丽新村升级版在哪一条？", "14.1"),  # where: the title answers it best
+])
+def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, sentence):
+    a = pipeline.ask(question)
+    assert not a.refused and a.citations[0].sentence_id == sentence

@@ -354,6 +354,8 @@ def test_a_line_opens_with_a_quote_unless_it_asks_whether():
     ("回答：「加快建设嘉陵江流域国家生态文明先行示范区」。", "加快建设嘉陵江流域国家生态文明先行示范区"),
     ("回答：「制定年度重点任务清单。」根据文件内容", "制定年度重点任务清单。"),  # its own words after
     ("回答：「」双核是南充、达州", "双核是南充、达州"),  # an empty quote
+    # an empty quote, then the prompt's evidence label echoed before the quote
+    ("回答：「」依据：「建设川东北白酒产业基地」", "建设川东北白酒产业基地"),
     ("回答：「加快建设嘉陵江", "加快建设嘉陵江"),  # still being written
     ("回答：「巴山新居」和「巴山民宿」", "「巴山新居」和「巴山民宿」"),  # quotes two things: kept
     ("回答：是，加快农村土坯房改造", "是，加快农村土坯房改造"),

@@ -10,7 +10,8 @@ WHY = {
         "step with one, and each answer's own user turn (~100 tokens) is read at ~90 tok/s "
         "whatever the batching, so 8 answers sharing the steps all finish late together. "
         "Batching only saves the fixed cost per step; closing it needs more cores or much less "
-        "work per answer (no evidence in the prompt, which made most answers clause quotes)."),
+        "work per answer: the prompt already holds only the rules and each answer's evidence, "
+        "so what is left is fewer answer tokens or a smaller model."),
 }
 
 

@@ -19,7 +19,7 @@ class Chunk:
     text: str  # what the embedder reads: chapter heading + title + clause text or window
 
 
-def _context(clause: Clause) -> str:
+def chunk_context(clause: Clause) -> str:
     """Chapter heading, plus the measure's title for numbered measures (windows lose it)."""
     if not clause.is_measure:  # a paragraph's title is just its opening words
         return f"{clause.chapter}："
@@ -36,10 +36,10 @@ def chunk_clauses(clauses: list[Clause], max_chars: int = 240, overlap: int = 60
     )
     chunks: list[Chunk] = []
     for c in clauses:
-        chunks.append(Chunk(c.id, 0, _context(c) + c.body))
+        chunks.append(Chunk(c.id, 0, chunk_context(c) + c.body))
         if len(c.body) > max_chars:
             for i, piece in enumerate(splitter.split_text(c.body), start=1):
-                chunks.append(Chunk(c.id, i, _context(c) + piece))
+                chunks.append(Chunk(c.id, i, chunk_context(c) + piece))
     return chunks
 
 

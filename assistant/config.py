@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     top_k: int = 5
+    # Weight of a sentence's meaning (e5 similarity to the part, as a z-score among the
+    # candidates) beside the words it shares with the part, when choosing evidence sentences;
+    # 0 ranks by shared words and clause score only.
+    sentence_dense_weight: float = 1.5
     max_question_chars: int = 2000
 
     # LLM backend: "llama-cpp" (bundled Qwen2.5-Coder-1.5B GGUF), "transformers" (llm_model =

@@ -19,6 +19,8 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from .citations import Verifier, _repetitive, support
 from .corpus import Clause, Sentence
 
@@ -315,25 +317,39 @@ class SentenceRanker:
     """Ranks the sentences of the retrieved clauses for one part of a question."""
 
     def __init__(self, clauses: Sequence[Clause], scores: Sequence[float],
-                 tokenizer: Callable[[str], list[str]]):
+                 tokenizer: Callable[[str], list[str]],
+                 similarity: Callable[[str, Sequence[Sentence]], Sequence[float]] | None = None,
+                 dense_weight: float = 0.0):
         self.tokenizer = tokenizer
         top = max(scores, default=1.0) or 1.0
         self.sentences = [(s, score / top) for c, score in zip(clauses, scores, strict=True)
                           for s in c.sentences]
+        self.similarity, self.dense_weight = similarity, dense_weight
 
     def terms(self, text: str) -> list[str]:
         return [t for t in dict.fromkeys(self.tokenizer(text)) if len(t) >= 2]
 
+    def _meaning(self, question: str) -> list[float]:
+        """Each sentence's similarity to the part as a z-score among the candidates: everyday
+        words share no word with the text (「泥巴墙的老房子」 for 土坯房) but mean the same."""
+        if self.similarity is None or not self.dense_weight or len(self.sentences) < 2:
+            return [0.0] * len(self.sentences)
+        sims = np.asarray(self.similarity(question, [s for s, _ in self.sentences]), float)
+        spread = float(sims.std()) or 1.0
+        return list(self.dense_weight * (sims - sims.mean()) / spread)
+
     def rank(self, question: str) -> list[Sentence]:
         terms = self.terms(question)
+        meaning = self._meaning(question)
 
-        def weight(item: tuple[Sentence, float]) -> float:
-            s, clause_score = item
+        def weight(i: int) -> float:
+            s, clause_score = self.sentences[i]
             overlap = sum(len(t) for t in terms if t in s.text)
             heading = 1.0 if is_heading(s) else 0.0  # a measure's title
-            return overlap + 2.0 * clause_score - heading
+            return overlap + 2.0 * clause_score - heading + meaning[i]
 
-        return [s for s, _ in sorted(self.sentences, key=weight, reverse=True)]
+        order = sorted(range(len(self.sentences)), key=weight, reverse=True)
+        return [self.sentences[i][0] for i in order]
 
 
 def align(line: str, candidates: Sequence[Sentence], verifier: Verifier, asked: str = "",

@@ -5,6 +5,7 @@ Layout of an index directory:
   clauses.jsonl   one Clause per line (ids, labels, offsets, text)
   chunks.jsonl    one Chunk per line, row i matches FAISS vector i
   faiss.index     inner-product index over L2-normalised chunk vectors
+  sentences.npy   one L2-normalised vector per evidence sentence, in clause and sentence order
   bm25/           bm25s sparse index over clause tokens
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import Chunk, chunk_clauses, chunker_id
+from .chunking import Chunk, chunk_clauses, chunk_context, chunker_id
 from .config import Settings
 from .corpus import Chapter, Clause, Document, load_corpus
 from .embedding import Embedder
@@ -32,9 +33,9 @@ from .lexical import Tokenizer
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentences.npy
 MANIFEST = "manifest.json"
-DATA_FILES = ("clauses.jsonl", "chunks.jsonl", "faiss.index")
+DATA_FILES = ("clauses.jsonl", "chunks.jsonl", "faiss.index", "sentences.npy")
 REBUILD_HINT = "请运行 `assistant index build` 重建索引。"
 
 
@@ -78,9 +79,12 @@ class ClauseIndex:
     vectors_index: object  # faiss.Index
     bm25: object  # bm25s.BM25
     tokenizer: Tokenizer
+    sentence_vectors: np.ndarray  # row i: the i-th sentence of all clauses' sentences, in order
 
     def __post_init__(self) -> None:
         self.by_id = {c.id: c for c in self.clauses}
+        self.sentence_rows = {s.id: i for i, s in enumerate(
+            s for c in self.clauses for s in c.sentences)}
 
     def clause(self, clause_id: str) -> Clause:
         """The clause with this id; KeyError if absent."""
@@ -112,6 +116,11 @@ def build_index(settings: Settings, embedder: Embedder, progress: bool = False) 
     clauses = [c for d in documents for c in d.clauses]
     chunks = chunk_clauses(clauses, settings.chunk_chars, settings.chunk_overlap)
     vectors = _embed_chunks(embedder, chunks, settings.embed_batch_size, progress)
+    # Each evidence sentence with its clause's heading, as the chunks are: answers choose
+    # sentences by meaning too, not only by the words they share with the question.
+    sentences = [Chunk(c.id, 0, chunk_context(c) + s.text) for c in clauses for s in c.sentences]
+    sentence_vectors = _embed_chunks(embedder, sentences, settings.embed_batch_size, progress,
+                                     desc="嵌入句子")
     tokenizer = Tokenizer.for_documents(settings.bm25_tokenizer, documents)
     bm25 = tokenizer.build_bm25([c.chapter + " " + c.text for c in clauses],
                                 settings.bm25_k1, settings.bm25_b)
@@ -131,17 +140,20 @@ def build_index(settings: Settings, embedder: Embedder, progress: bool = False) 
         "bm25_params": _bm25_params(settings),
         "n_clauses": len(clauses),
         "n_chunks": len(chunks),
+        "n_sentences": len(sentences),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return ClauseIndex(manifest, documents, clauses, chunks,
-                       make_faiss_index(vectors, settings.index_kind), bm25, tokenizer)
+                       make_faiss_index(vectors, settings.index_kind), bm25, tokenizer,
+                       sentence_vectors)
 
 
-def _embed_chunks(embedder: Embedder, chunks: list[Chunk], batch: int, progress: bool) -> np.ndarray:
+def _embed_chunks(embedder: Embedder, chunks: list[Chunk], batch: int, progress: bool,
+                  desc: str = "嵌入条款") -> np.ndarray:
     from tqdm import tqdm
 
     parts = []
-    with tqdm(total=len(chunks), desc="嵌入条款", unit="块", disable=not progress) as bar:
+    with tqdm(total=len(chunks), desc=desc, unit="块", disable=not progress) as bar:
         for i in range(0, len(chunks), batch):
             texts = [c.text for c in chunks[i:i + batch]]
             parts.append(embedder.encode(texts, kind="passage"))
@@ -172,6 +184,7 @@ def save_index(index: ClauseIndex, directory: Path) -> None:
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
             f.writelines(json.dumps(dataclasses.asdict(ch), ensure_ascii=False) + "\n" for ch in index.chunks)
         faiss.write_index(index.vectors_index, str(tmp / "faiss.index"))
+        np.save(tmp / "sentences.npy", np.ascontiguousarray(index.sentence_vectors, np.float32))
         index.bm25.save(str(tmp / "bm25"))
         files = {name: _sha256_file(tmp / name) for name in DATA_FILES}
         files.update({f"bm25/{p.name}": _sha256_file(p) for p in sorted((tmp / "bm25").iterdir())})
@@ -265,7 +278,11 @@ def _read_files(directory: Path, manifest: dict, settings: Settings) -> ClauseIn
     if tokenizer.id != manifest.get("bm25_tokenizer"):  # same kind, other terms or stop list
         raise IndexStaleError(f"索引已过期：BM25 分词的词表或停用词已变化。{REBUILD_HINT}")
     bm25 = tokenizer.load_bm25(str(directory / "bm25"))
-    return ClauseIndex(manifest, documents, clauses, chunks, vectors_index, bm25, tokenizer)
+    sentence_vectors = np.load(directory / "sentences.npy", allow_pickle=False)
+    if sentence_vectors.shape != (sum(len(c.sentences) for c in clauses), manifest["dimension"]):
+        raise ValueError("sentences.npy does not match the clauses' sentences / dimension")
+    return ClauseIndex(manifest, documents, clauses, chunks, vectors_index, bm25, tokenizer,
+                       sentence_vectors)
 
 
 def check_embedder(manifest: dict, embedder: Embedder) -> None:

@@ -19,7 +19,7 @@ from .answer import Answer, Mode, Style, Turn, validate_question
 from .answerability import AnswerabilityJudge
 from .citations import Citation, Verifier
 from .config import Settings
-from .corpus import Sentence, int_to_cn, normalize
+from .corpus import Clause, Sentence, int_to_cn, normalize
 from .embedding import Embedder
 from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_overview, asks_yes_no,
                        conjuncts, coordinate, grammar, line_events, line_opening,
@@ -219,7 +219,7 @@ class Pipeline:
         tokenizer = self.retriever.index.tokenizer
         verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
                             vocabulary=self.vocabulary)
-        ranker = SentenceRanker(given, [h.score for h in result.hits], tokenizer)
+        ranker = self._ranker(given, [h.score for h in result.hits])
         if run.rewritten is None or run.standalone:
             questions = split_question(self.judge.without_own_titles(
                 without_residence(run.rewritten or run.question, self.places)))
@@ -248,7 +248,7 @@ class Pipeline:
                 scores = [h.score for h in result.hits] + [low] * len(wider)
                 verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
                                     vocabulary=self.vocabulary)
-                ranker = SentenceRanker(given, scores, tokenizer)
+                ranker = self._ranker(given, scores)
                 plans = [self.writer.plan(self.retriever.glossary.expand(owns[0]), ranker,
                                           owns[0])]
             if spread := self.writer.spread(plans[0]):
@@ -311,6 +311,11 @@ class Pipeline:
                       else "generated" if any(p.mode == "generated" for p in answers)
                       else "extractive")
         yield run.finish(refused=False, mode=mode)
+
+    def _ranker(self, clauses: list[Clause], scores: list[float]) -> SentenceRanker:
+        return SentenceRanker(clauses, scores, self.retriever.index.tokenizer,
+                              self.retriever.sentence_similarity,
+                              self.settings.sentence_dense_weight)
 
     def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan],
                      retry: bool = False):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
 from .config import Settings
-from .corpus import CN_NUM, Clause, cn_to_int
+from .corpus import CN_NUM, Clause, Sentence, cn_to_int
 from .embedding import Embedder
 from .index import ClauseIndex
 from .lexical import Glossary, Speller
@@ -149,6 +150,11 @@ class Retriever:
             if score > best.get(cid, -np.inf):
                 best[cid] = float(score)
         return sorted(best, key=best.get, reverse=True), best
+
+    def sentence_similarity(self, query: str, sentences: Sequence[Sentence]) -> np.ndarray:
+        """Cosine similarity of the query to each evidence sentence (vectors from the index)."""
+        rows = [self.index.sentence_rows[s.id] for s in sentences]
+        return self.index.sentence_vectors[rows] @ self.embed_query(query)[0]
 
     def bm25(self, query: str) -> tuple[list[str], dict[str, float]]:
         """Clause ids by BM25 score over the tokenised clause text (zero scores dropped)."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import SOURCE, FakeEmbedder
 
-from assistant.chunking import chunk_clauses
+from assistant.chunking import chunk_clauses, chunk_context
 from assistant.corpus import load_document
 from assistant.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from assistant.index import build_index, load_index, make_faiss_index, open_index, save_index
@@ -37,11 +37,21 @@ def test_round_trip(settings, built):
     assert m["documents"][0]["sha256"] == DOC.sha256
     assert (m["embedder"], m["dimension"], m["n_clauses"]) == ("fake-bigram-hash", 64, 30)
     assert m["chunker"].startswith("measure+sentence-windows")
+    # one vector per evidence sentence, in clause and sentence order
+    sentences = [x for c in built.clauses for x in c.sentences]
+    assert m["n_sentences"] == len(sentences) == loaded.sentence_vectors.shape[0]
+    assert np.array_equal(loaded.sentence_vectors, built.sentence_vectors)
+    row = loaded.sentence_rows["9.2"]
+    assert sentences[row].id == "9.2"
+    clause = built.clause("9")  # embedded with its heading, as the chunks are
+    assert np.allclose(loaded.sentence_vectors[row], FakeEmbedder().encode(
+        [chunk_context(clause) + sentences[row].text], "passage")[0])
 
 
 def test_directory_is_plain_files(settings, built):
     names = {p.name for p in settings.index_dir.iterdir()}
-    assert {"manifest.json", "clauses.jsonl", "chunks.jsonl", "faiss.index", "bm25"} <= names
+    assert {"manifest.json", "clauses.jsonl", "chunks.jsonl", "faiss.index", "sentences.npy",
+            "bm25"} <= names
     lines = (settings.index_dir / "clauses.jsonl").read_text("utf-8").splitlines()
     assert len(lines) == 30 and json.loads(lines[2])["id"] == "1"
 
@@ -75,7 +85,7 @@ def test_stale_when_chunker_changes(settings, built):
         load_index(settings.model_copy(update={"chunk_chars": 200}))
 
 
-@pytest.mark.parametrize("name", ["faiss.index", "clauses.jsonl", "chunks.jsonl"])
+@pytest.mark.parametrize("name", ["faiss.index", "clauses.jsonl", "chunks.jsonl", "sentences.npy"])
 def test_truncated_file_is_detected(settings, built, name):
     path = settings.index_dir / name
     data = path.read_bytes()

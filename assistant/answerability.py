@@ -34,7 +34,9 @@ _PROVISIONS = r"(?:[^，。？?！!]{0,6}?(?:办法|措施|举措|政策|招|安
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
-    ("会议或工作频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|每年.{0,3}几次|几年一次|频率|频次|隔多久"),
+    # 「每周开行几趟」 asks how often as 「每年开几次」 does.
+    ("会议或工作频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|几年一次|频率|频次|隔多久|"
+                         r"(?:每|一)[年季月周天日].{0,4}(?:几|多少)[次趟班回列架场]"),
      re.compile(r"每[年季月周天半]|定期|一次")),
     ("具体比例", re.compile(r"几个点|百分点|比例|百分之|比率|几成|占比"),
      re.compile(r"%|％|百分|[一二三四五六七八九十]成")),
@@ -257,7 +259,11 @@ class AnswerabilityJudge:
         if name in self.document:
             return True
         pairs = {name[i:i + 2] for i in range(len(name) - 1)}
+        # A title of the same pattern about another zone or place is another document
+        # (《关于加快推进成都平原经济区一体化发展的实施意见》 shares most pairs with this one's).
+        names = [*_zones(name), *(p for p in self._places | self._elsewhere if p in name)]
         return any(name in t or pairs and 2 * sum(p in t for p in pairs) >= len(pairs)
+                   and all(normalize(n) in t for n in names)
                    for t in self.titles)
 
     def check_evidence(self, question: str, evidence: str, context: str = "",

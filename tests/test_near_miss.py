@@ -180,6 +180,9 @@ NEAR_MISS = [
     "联席会议议定的事项怎么抓落实执行？",
     # a quantity the sentence naming the thing gives
     "地区生产总值目标是多少？",
+    # 每周 / 几次 that do not ask how often
+    "每周都有人问，川渝合作示范城市是哪个城市？",
+    "我问了好几次，广元要建设成什么中心城市？",
 ]
 
 
@@ -224,6 +227,11 @@ def test_near_misses_are_answered(pipeline, question):
     # 「什么时间」 is a date question too; another document named in 《》
     "综合保税区什么时间获批？", "帮我总结一下《成渝地区双城经济圈建设规划纲要》",
     "《四川省国民经济和社会发展第十四个五年规划纲要》对南充有什么要求？",
+    # how often, asked as 每周几趟 (the text gives no frequency)
+    "成南达万高铁建成后每天开几趟车？",
+    # ... also one titled like this one, about another zone or city
+    "《关于加快推进攀西经济区转型升级的实施意见》对交通有什么安排？",
+    "《关于推进南充市高质量发展的实施意见》有哪些要求？",
     # 多少 of a thing that is not a kind of provision still asks for a number
     "石墨产业基地建成后有多少企业入驻？",
     # ... but not what the text says of it otherwise, nor another sentence's 产业
@@ -316,5 +324,14 @@ def test_requests_to_set_the_document_aside_are_screened(question):
     ("幸福美丽新村升级版在哪一条？", "14.1"),  # where: the title answers it best
 ])
 def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, sentence):
+    a = pipeline.ask(question)
+    assert not a.refused and a.citations[0].sentence_id == sentence
+
+
+@pytest.mark.parametrize("question,sentence", [
+    # no word in common with 医学检验结果互认 but 结果: the sentence's meaning decides
+    ("看病的检查结果换家医院还认吗？", "20.4"),
+])
+def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)
     assert not a.refused and a.citations[0].sentence_id == sentence

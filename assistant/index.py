@@ -115,12 +115,13 @@ def build_index(settings: Settings, embedder: Embedder, progress: bool = False) 
     documents = load_corpus(settings.source_dir)
     clauses = [c for d in documents for c in d.clauses]
     chunks = chunk_clauses(clauses, settings.chunk_chars, settings.chunk_overlap)
-    vectors = _embed_chunks(embedder, chunks, settings.embed_batch_size, progress)
+    vectors = _embed_texts(embedder, [c.text for c in chunks], settings.embed_batch_size,
+                           progress)
     # Each evidence sentence with its clause's heading, as the chunks are: answers choose
     # sentences by meaning too, not only by the words they share with the question.
-    sentences = [Chunk(c.id, 0, chunk_context(c) + s.text) for c in clauses for s in c.sentences]
-    sentence_vectors = _embed_chunks(embedder, sentences, settings.embed_batch_size, progress,
-                                     desc="嵌入句子")
+    sentences = [chunk_context(c) + s.text for c in clauses for s in c.sentences]
+    sentence_vectors = _embed_texts(embedder, sentences, settings.embed_batch_size, progress,
+                                    desc="嵌入句子")
     tokenizer = Tokenizer.for_documents(settings.bm25_tokenizer, documents)
     bm25 = tokenizer.build_bm25([c.chapter + " " + c.text for c in clauses],
                                 settings.bm25_k1, settings.bm25_b)
@@ -148,16 +149,16 @@ def build_index(settings: Settings, embedder: Embedder, progress: bool = False) 
                        sentence_vectors)
 
 
-def _embed_chunks(embedder: Embedder, chunks: list[Chunk], batch: int, progress: bool,
-                  desc: str = "嵌入条款") -> np.ndarray:
+def _embed_texts(embedder: Embedder, texts: list[str], batch: int, progress: bool,
+                 desc: str = "嵌入条款") -> np.ndarray:
     from tqdm import tqdm
 
     parts = []
-    with tqdm(total=len(chunks), desc=desc, unit="块", disable=not progress) as bar:
-        for i in range(0, len(chunks), batch):
-            texts = [c.text for c in chunks[i:i + batch]]
-            parts.append(embedder.encode(texts, kind="passage"))
-            bar.update(len(texts))
+    with tqdm(total=len(texts), desc=desc, unit="块", disable=not progress) as bar:
+        for i in range(0, len(texts), batch):
+            part = texts[i:i + batch]
+            parts.append(embedder.encode(part, kind="passage"))
+            bar.update(len(part))
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -278,11 +279,11 @@ def _read_files(directory: Path, manifest: dict, settings: Settings) -> ClauseIn
     if tokenizer.id != manifest.get("bm25_tokenizer"):  # same kind, other terms or stop list
         raise IndexStaleError(f"索引已过期：BM25 分词的词表或停用词已变化。{REBUILD_HINT}")
     bm25 = tokenizer.load_bm25(str(directory / "bm25"))
-    sentence_vectors = np.load(directory / "sentences.npy", allow_pickle=False)
-    if sentence_vectors.shape != (sum(len(c.sentences) for c in clauses), manifest["dimension"]):
+    index = ClauseIndex(manifest, documents, clauses, chunks, vectors_index, bm25, tokenizer,
+                        np.load(directory / "sentences.npy", allow_pickle=False))
+    if index.sentence_vectors.shape != (len(index.sentence_rows), manifest["dimension"]):
         raise ValueError("sentences.npy does not match the clauses' sentences / dimension")
-    return ClauseIndex(manifest, documents, clauses, chunks, vectors_index, bm25, tokenizer,
-                       sentence_vectors)
+    return index
 
 
 def check_embedder(manifest: dict, embedder: Embedder) -> None:

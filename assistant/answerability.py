@@ -55,13 +55,25 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).
     ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人)"
-                      r"(是谁|叫什么|姓什么|是哪位)|姓名"),
-     re.compile(r"院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志")),
+                      r"(是谁|叫什么|姓什么|是哪位)|姓名|哪位|哪个人"),  # 「由哪位省领导召集」 asks for a person
+     re.compile(r"院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志|"
+                r"(?<!组织)领导|官员|专家")),
     ("联系方式", re.compile(r"电话|热线|手机号|邮箱|网址|官网|联系方式|联系人|办公地址|在哪办公"),
      re.compile(r"\d{3,}[-\d]{4,}|@|https?://|www\.|[路街道]\d+号")),
     # The document's own issuance (number, issuer, validity) is rarely in its body text.
     ("发文信息", re.compile(r"文号|印发|发文|有效期|废止|失效|生效|施行"),
      re.compile(r"印发|施行|生效|废止|有效期|〔\d{4}〕|\d+号")),
+    # 「具体要满足什么条件」 asks for the conditions themselves: a text that only refers to them
+    # (鼓励支持符合条件的…) does not state them. Without 具体 the question is answered by who
+    # qualifies (「要满足什么条件」 → 符合条件的重点县级职业中专).
+    ("具体条件", re.compile(r"具体[^，,。？?]{0,6}条件|条件[^，,。？?]{0,2}具体|(哪些|什么)具体条件"),
+     re.compile(r"条件(?:是|为|包括|如下)|(?<!符合)(?<!具备)条件[:：]|(?:须|应|必须|需要?)(?:满足|符合|具备)|门槛")),
+    # Taxes asked about are a provision of their own: a text that never speaks of 税 gives no
+    # tax relief (保税, of 保税物流中心, is a customs status; 「免税的海关特殊园区」 describes a
+    # thing the text names, it does not ask for tax rules).
+    ("税收优惠", re.compile(r"(?<!保)税[^，,。？?；;]{0,5}(优惠|减免|政策|标准|返还|多少|哪些|什么|几)|"
+                       r"(哪些|什么|多少|哪种|几种)[^，,。？?；;]{0,3}(?<!保)税"),
+     re.compile(r"(?<!保)税")),
     ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办"),
      re.compile(r"申请|申报|办理|经办|通办|提交|审批|窗口")),
 )
@@ -69,6 +81,8 @@ _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪�
                              r"请问|一下|文件|政策|意见|里面|关于|方面|情况|内容|说说|介绍|一共|总共|"
                              r"出现|提到|提及|涉及|写到|说到|讲到|所有|全部|相关|有关|"
                              r"分别|各自|这份|这个|[一二三四五六七八九十两几]+[个条项所家类座大种]")
+# Words that ask (a clause with one is a question, not a statement that opens it).
+_ASKING = re.compile(r"什么|怎么|怎样|如何|哪|多少|几|是否|有没有|能不能|会不会|吗|呢|啥|[？?]")
 # A document named by its title in 《》 (「帮我总结《成渝地区双城经济圈建设规划纲要》」).
 _TITLED_RE = re.compile(r"《([^《》]{2,60})》")
 _HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
@@ -93,8 +107,9 @@ _NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
 
 # 「哪所大学」「哪家企业」「哪个县」: the answer names one of a kind of thing, so the evidence
 # must hold a thing of that kind (a word for it, or for a place a gazetteer name not asked about).
-_WHICH_RE = re.compile(r"哪[一几]?[个所家座位些类]?"
-                       r"(大学|高校|学校|院校|学院|医院|公司|企业|集团|银行|部门|机构|单位|园区|乡镇|县|市|镇|乡|村)"
+_WHICH_RE = re.compile(r"(?<!文件)(?<!文中)(?<!原文)(?<!意见)哪[一几]?[个所家座位些类]?"
+                       r"(大学|高校|学校|院校|学院|分校区|分校|校区|医院|公司|企业|车企|运营商|厂商|厂家|酒厂|工厂|品牌|"
+                       r"集团|银行|部门|机构|单位|园区|乡镇|城市|地方|县|市|镇|乡|村)"
                        r"(?![际场民区级委政容域长镇村里属内外])")  # not 哪些市际协作机制
 # 「哪些航线」「哪几个示范县」: the kind of thing a which-question asks to have named.
 _WHICH_NOUN_RE = re.compile(r"哪(?:些|几个|几家|几条|几所|几项|一个|个)"
@@ -112,7 +127,10 @@ _KIND_WORDS = {
     **dict.fromkeys(("大学", "高校"), r"大学|高校"),
     **dict.fromkeys(("学校", "院校", "学院"), r"大学|高校|学校|院校|学院|职业中专"),
     "医院": r"医院|医疗机构|医疗卫生机构",
-    **dict.fromkeys(("公司", "企业", "集团", "银行"), r"公司|企业|集团|银行|厂"),
+    **dict.fromkeys(("公司", "企业", "车企", "运营商", "厂商", "厂家", "酒厂", "工厂", "集团", "银行"),
+                    r"公司|企业|集团|银行|厂|运营商"),
+    "品牌": r"品牌|商标",
+    **dict.fromkeys(("分校区", "分校", "校区"), r"分校|校区"),
     **dict.fromkeys(("部门", "机构", "单位"), r"部门|机构|单位|厅|局|委员会|政府|联席会议"),
     "园区": r"园区|园|开发区|新区|基地",
 }
@@ -121,6 +139,25 @@ _KIND_WORDS = {
 # A question's wording often spans two phrases of the text (「深化广深合作要推进哪个园区建设」 →
 # 「深化广深合作,推进广深产业园建设」): the phrase with the thing asked holds a quarter of it.
 KIND_SHARE = 0.25
+# Qualifiers that make a measure another measure (人均 GDP is not GDP).
+_MEASURE_OF = re.compile(r"人均|年均|户均|平均|增速|增长率|增幅|比重|占比")
+# 「多少个贫困县」「有几个示范区」: a count of a named thing (not 「几个市之间」, the cities).
+_COUNT_OF = re.compile(r"(?:多少|(?:有|是|包括|包含|共|涉及)几)个([\u4e00-\u9fff]{1,6}?)"
+                       r"(?=[要是在有的将会能，,。？?吗呢]|$)")
+
+
+def _counted(noun: str, evidence: str) -> bool:
+    """The evidence counts `noun` (「5市」「两个示范区」) or lists them (「南充、达州等城市」),
+    or never names it (then the kind check alone decides)."""
+    head = noun[-2:]
+    at = [m.start() for m in re.finditer(re.escape(head), evidence)]
+    return not at or any(re.search(r"[\d一二两三四五六七八九十百]\s*[个座所家条项类大]?$", evidence[max(0, k - 4):k])
+                         or "、" in evidence[max(0, k - 24):k] for k in at)
+
+
+# A quantity asked of each member of a group, and the figures (not years) that could give it.
+_EACH = re.compile(r"各自|分别|每个(?:市|县|区|地方)|每(?:市|县)|各(?:市|县|区)(?!之间|间)")
+_FIGURE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.]*年)")
 _ACTUAL = re.compile(r"实际|已经|目前|现在|当前|去年|前年|上一?年|截至|截止到|至今")
 _TARGET = re.compile(r"目标|计划|规划|力争|要求|预期|预计|要达到|要突破|要破")
 _OUTCOME = re.compile(r"已经|已(?:完成|实现|达到|建成)|完成了|实现了|达到了|截至|同比")
@@ -151,6 +188,11 @@ def _zones(question: str) -> list[str]:
     return [z for z in names if len(z) >= 2]
 
 
+def asks_which(question: str) -> bool:
+    """「哪个县」「哪家企业」: the question asks to have a thing of a kind named."""
+    return bool(_WHICH_RE.search(unicodedata.normalize("NFKC", question)))
+
+
 def asked_kind(question: str) -> str:
     """The kind of information a question asks for ("" for an open question)."""
     q = unicodedata.normalize("NFKC", question)
@@ -176,8 +218,9 @@ class AnswerabilityJudge:
     """Checks a question, and each part of it, against the document and its evidence."""
 
     def __init__(self, document_text: str, places: frozenset[str] = frozenset(),
-                 titles: tuple[str, ...] = ()):
+                 titles: tuple[str, ...] = (), counties: frozenset[str] = frozenset()):
         self.document = normalize(document_text)
+        self.counties = counties  # county-level names: 「哪个县」 is not answered by a city
         self.titles = tuple(normalize(t.strip("《》")) for t in titles)  # the documents' own
         self._places = frozenset(p for p in places if normalize(p) in self.document)
         # ... nor is one it writes by abbreviation only (川陕甘 for 陕西): that is not absent.
@@ -213,6 +256,27 @@ class AnswerabilityJudge:
             where = "、".join(sorted(absent, key=q.index))
             return Answerability(False, f"文件没有提到{where}", where)
         return ANSWERABLE
+
+    def without_foreign_preamble(self, question: str) -> str:
+        """The question without the statements it opens with about places the document never
+        names: 「宜宾泸州有白酒基地，川东北这个文件里有白酒产业吗」 asks about 川东北; 宜宾 and 泸州
+        are context. A statement has no asking word and says something beyond the places it
+        names (「宜宾和泸州，有什么安排」 opens with no statement: those places are what it asks
+        about); one about places the document names (「遇到暴雨洪水…」) is kept: it is the topic."""
+        clauses = re.split(r"(?<=[，,。；;：:！!])", question)
+        k = 0
+        while k < len(clauses) - 1:
+            clause = clauses[k]
+            foreign = [p for p in self._elsewhere if p in clause]
+            bare = clause
+            for p in sorted(self._elsewhere | self._places, key=len, reverse=True):
+                bare = bare.replace(p, "")
+            said = "".join(_HAN_RUN.findall(_FUNCTION_CHARS.sub("", bare)))
+            if not foreign or _ASKING.search(clause) or len(said) < 3 or "比" in clause:
+                # (「川东北和陕西汉中比，哪边…」 compares them: that is what it asks about)
+                break
+            k += 1
+        return "".join(clauses[k:]) if k else question
 
     def covers(self, terms: list[str], clause_text: str) -> bool:
         """At least one of the question's terms (content words, places, numbers) is in the
@@ -311,8 +375,11 @@ class AnswerabilityJudge:
                             for m in _TOWNSHIP_RE.finditer(ev))
             else:  # a place: one the evidence names beyond those the question names, in
                 # what it says of the question's subject (「中法农业科技园建在哪个县」 is not
-                # answered by 南充 of the next phrase, 「推动南充建设…」)
+                # answered by 南充 of the next phrase, 「推动南充建设…」); 「哪个县」 by a county
+                # (or a name ending in 县), not by a city
                 found = any(p not in named and said_of(p, q, ev, (), KIND_SHARE)
+                            and (kind != "县" or not self.counties or p in self.counties
+                                 or re.search(re.escape(p) + "县", ev))
                             for p in places_in(ev, self._places))
             # ... and it must be a thing of that kind for what the question asks about (a
             # sentence on 「僵尸企业」 does not say which company builds a data centre).
@@ -329,6 +396,21 @@ class AnswerabilityJudge:
                     return Answerability(False, f"文件没有给出{name}", name)
                 if name in MEASURED and not self._about(q, ev, terms, asks):
                     return Answerability(False, f"文件没有给出{name}", name)
+                # 「人均地区生产总值要达到多少」 is not answered by the total: a measure qualified
+                # per head, per year or as a share needs that qualifier in the evidence.
+                if name in QUANTITIES and any(m not in ev for m in _MEASURE_OF.findall(q)):
+                    return Answerability(False, f"文件没有给出{_MEASURE_OF.search(q).group(0)}的数据",
+                                         _MEASURE_OF.search(q).group(0))
+                # 「一共有多少个贫困县要摘帽」: a count of a thing the evidence names needs a
+                # number before it or a list of them (「贫困县全部摘帽」 gives neither).
+                if name == "具体数量" and (m := _COUNT_OF.search(q)) and not _counted(m.group(1), ev):
+                    return Answerability(False, f"文件没有给出{m.group(1)}的数量", "数量")
+                # 「5市各自的目标分别是多少」 asks for a figure per member: one figure for the
+                # whole region does not give them.
+                # (Not a count: 「几大产业分别是什么」 is answered by naming them.)
+                if (name in QUANTITIES and name != "具体数量" and _EACH.search(q)
+                        and len(set(_FIGURE.findall(arabic_numbers(ev)))) < 2):
+                    return Answerability(False, f"文件没有分别给出{name[2:]}", "分别的数据")
                 # A figure actually reached is not a target: a policy text sets targets
                 # (力争突破9000亿元), so 「实际完成多少」 needs the evidence to report an outcome.
                 if (name in QUANTITIES and _ACTUAL.search(q) and not _TARGET.search(q)

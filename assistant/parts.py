@@ -14,7 +14,7 @@ from itertools import accumulate
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .answerability import MEASURED, AnswerabilityJudge, asked_kind, gives_kind
+from .answerability import MEASURED, AnswerabilityJudge, asked_kind, asks_which, gives_kind
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed,
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
@@ -138,7 +138,9 @@ class PartWriter:
         # question names it (the question is about that thing): 「红鱼洞水库的库容有多大」 is
         # not answered by 一批小型水库 of the next sentence, nor 「…什么时候建成」 by another
         # sentence's 到2022年…建成, when the sentence naming 红鱼洞水库 gives neither.
-        if rare and asked_kind(question) in MEASURED:
+        # So is 「…示范县是哪几个县」: which one is named where the thing is (not 苍溪、西充 of
+        # another sentence's 示范县).
+        if rare and (asked_kind(question) in MEASURED or asks_which(question)):
             fewest = min(self.clause_count(t) for t in rare)
             rarest = [t for t in rare if self.clause_count(t) == fewest]
             if candidates and any(t in candidates[0].text for t in rarest):

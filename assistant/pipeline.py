@@ -28,7 +28,7 @@ from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
 from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
-from .safety import screen
+from .safety import screen, set_aside
 from .streaming import Turns
 from .templates import render
 
@@ -61,7 +61,8 @@ class Pipeline:
         text = "".join(c.text for c in index.clauses)
         self.vocabulary = frozenset(normalize(text))
         self.judge = AnswerabilityJudge(text, places=frozenset(self.places),
-                                        titles=tuple(d.title for d in index.documents))
+                                        titles=tuple(d.title for d in index.documents),
+                                        counties=frozenset(_load_places("county")))
         # Words any answer may use without support: the region the document is about (the
         # places and zones its title names) and words naming the province as a whole.
         titles = " ".join(d.title for d in index.documents)
@@ -126,19 +127,25 @@ class Pipeline:
         style = style if style in ("public", "official") else "public"
         run = _Run(q, style, t0, cancel, self.turns)
         verdict = screen(q)
-        if verdict.verdict != "ok":
+        # 「你觉得这份文件对…是怎么安排的」: the framing is set aside when a document question
+        # remains; that question is answered, with a note that the framing was not.
+        aside = set_aside(q, verdict)
+        if verdict.verdict != "ok" and aside is None:
             yield from run.emit(self._refusal(verdict.verdict, ""))
             yield run.finish(refused=True, mode="refused")
             return
-        follow = self._resolve_followup(q, history)
-        rewritten = follow.question if follow else None
-        run.rewritten, run.standalone = rewritten, bool(follow and follow.standalone)
+        run.aside = verdict.verdict if aside else ""
+        follow = self._resolve_followup(aside or q, history)
+        rewritten = follow.question if follow else aside
+        run.rewritten = rewritten
+        run.standalone = bool(follow and follow.standalone) or (follow is None and aside is not None)
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
         # 「达州人…」: the asker's place; 「《…实施意见》里…」: the document itself.
-        asked = self.judge.without_own_titles(without_residence(rewritten or q, self.places))
+        asked = self.judge.without_own_titles(self.judge.without_foreign_preamble(
+            without_residence(rewritten or q, self.places)))
         result = self.retriever.search(asked, k=self.settings.top_k,
-                                       use_lookup=rewritten is None)
+                                       use_lookup=follow is None)
         if follow is not None:
             result = self._prefer(result, history, follow)
         run.timings["retrieval"] = (time.perf_counter() - t) * 1000
@@ -201,6 +208,7 @@ class Pipeline:
         """A model-free direct answer, then the notice, then the Answer (mode lookup)."""
         yield from run.emit(direct)
         run.direct = "".join(run.parts)
+        yield from run.emit(_aside_note(run.aside))
         yield from run.emit("\n\n" + render("notice", style=run.style))
         yield run.finish(refused=False, mode="lookup")
 
@@ -222,7 +230,8 @@ class Pipeline:
         ranker = self._ranker(given, [h.score for h in result.hits])
         if run.rewritten is None or run.standalone:
             questions = split_question(self.judge.without_own_titles(
-                without_residence(run.rewritten or run.question, self.places)))
+                self.judge.without_foreign_preamble(
+                    without_residence(run.rewritten or run.question, self.places))))
         else:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
@@ -306,6 +315,7 @@ class Pipeline:
         quotes = [s for p in covered for s in p.evidence]
         block = "\n".join(f"〔{self._sentence_label(s)}〕「{s.text}」" for s in dict.fromkeys(quotes))
         yield from run.emit("\n\n原文摘录：\n" + block)
+        yield from run.emit(_aside_note(run.aside))
         yield from run.emit("\n\n" + render("notice", style=run.style))
         mode: Mode = ("partial" if len(covered) < len(answers)
                       else "generated" if any(p.mode == "generated" for p in answers)
@@ -390,6 +400,7 @@ class _Run:
         self.retrieved: tuple[str, ...] = ()
         self.rewritten: str | None = None
         self.standalone = False  # the rewrite is a plain question (a follow-up's entity substituted)
+        self.aside = ""  # the screen whose framing was set aside (opinion, off_topic), if any
         self.timings: dict[str, float] = {}
 
     def emit(self, text: str) -> Iterator[str]:
@@ -457,11 +468,28 @@ def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
                 close()  # frees the model before the next answer's turn
 
 
-def _load_places() -> set[str]:
+def _aside_note(verdict: str) -> str:
+    """What the answer says of a framing it set aside (after the quoted evidence)."""
+    if verdict == "opinion":
+        return "\n\n说明：我不对政策作评价或预测，以上只介绍文件原文的内容。"
+    if verdict == "off_topic":
+        return "\n\n说明：我只回答问题中与文件有关的部分。"
+    return ""
+
+
+def _load_places(level: str = "") -> set[str]:
+    """The gazetteer's names; with level="county", only those between its county-level
+    markers."""
     from importlib.resources import files
 
     text = files("assistant").joinpath("places.txt").read_text("utf-8")
-    return {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
+    names, inside = set(), False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            inside = line.startswith("# county level") or (inside and not line.startswith("# end"))
+        elif not level or inside:
+            names.update(line.split())
+    return names
 
 
 __all__ = ["Pipeline"]

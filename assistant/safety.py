@@ -27,7 +27,11 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"新指令", r"</?\s*(document|context|system|instructions?)\s*>",
         r"以下是补充", r"请?据此回答",
         r"(把|将)(文件|原文|文中|条款|政策).{0,12}(改成|改为|换成|替换[为成])",
-        r"按照?(改后|修改后|更改后|改过|新改)的", r"原样输出", r"verbatim", r"raw retrieved",
+        r"按照?(改后|修改后|更改后|改过|新改)的",
+        # A text the user supplies as the document's (「以下是文件的最新修订：…」「假设文件写的是…」).
+        r"(按|照|根据|依据)(照)?(修订|修改|更改|更新|改动)(过)?后的",
+        r"(以下|下面|这)是(文件|原文|政策)的?(最新|新)?(修订|修改|版本|内容)",
+        r"(假设|假如|假定|就当|如果说?)(这份)?(文件|原文|文中|政策)(里|中)?(写的是|说的是|规定的?是|改成|改为)", r"原样输出", r"verbatim", r"raw retrieved",
         r"(输出|打印|告诉我|显示).{0,8}你的.{0,4}(指令|规则|设定|提示)",
         r"print.{0,20}(instruction|prompt|rule)s?", r"reveal.{0,20}(instruction|prompt|rule)s?",
     ],
@@ -74,3 +78,41 @@ def screen(question: str) -> Screening:
             if rx.search(text):
                 return Screening(verdict, rx.pattern)
     return Screening("ok")
+
+
+# What the document says, asked outright: 「文件对…怎么安排」「原文怎么写」「…的定位是啥」.
+_ASKS_DOCUMENT = re.compile(
+    r"(文件|原文|文中|这份|意见|政策)[^，,。？?！!；;]{0,16}?(写|说|讲|规定|安排|部署|提出|要求|支持|布局|定位)"
+    r"|(定位|安排|规定|要求|措施|布局)(是|有)(什么|啥|哪些)")
+# Asking for a judgement of the text or of its prospects, not for what it says.
+_JUDGING = re.compile(r"好不好|行不行|对不对|够不够|合不合理|合理吗|靠谱|有没有用|有用吗|有帮助吗|管用|"
+                      r"写得|做得|干得|评价|形式主义|画大饼|能不能成|能成吗|会成功")
+# Asking for the assistant's judgement, as framing: 「你觉得这份文件对…是怎么安排的」.
+_OPINION_FRAME = re.compile(r"你(个人)?(觉得|认为)")
+
+
+def set_aside(question: str, screening: Screening) -> str | None:
+    """The document question left when an opinion or off-topic framing is set aside, or None.
+
+    「你觉得这份文件对淘汰落后产能是怎么安排的？」 asks what the text says; 「我写脚本跑数据需要算力，
+    文件在…云计算中心上有啥布局？」 tells why it asks. Their framing matched a screen, but a
+    question about what the document says remains: it is answered (with a note that the
+    framing was not). Clauses that make another request (写一首诗, 说说你的看法, 推荐股票) are
+    dropped; what remains must ask outright what the text says, and pass the screen itself.
+    Injection and fabrication are never set aside."""
+    if screening.verdict not in ("opinion", "off_topic"):
+        return None
+    text = unicodedata.normalize("NFKC", question)
+    kept = []
+    for clause in re.split(r"(?<=[，,。？?！!；;])", text):
+        if screening.verdict == "opinion":
+            clause = _OPINION_FRAME.sub("", clause)
+        if any(rx.search(clause) for rx in _COMPILED[screening.verdict]):
+            continue
+        kept.append(clause)
+    rest = "".join(kept).strip("，,。；;！! ")
+    # A clause judging the text (「文件写得好不好」) does not ask what it says.
+    asks = [c for c in kept if _ASKS_DOCUMENT.search(c) and not _JUDGING.search(c)]
+    if not rest or not asks or screen(rest).verdict != "ok":
+        return None
+    return rest

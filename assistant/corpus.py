@@ -12,6 +12,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from .errors import CorpusFormatError
@@ -140,9 +141,10 @@ class Clause:
         m = MEASURE_RE.match(self.text)
         return self.text[m.end():] if m else self.text
 
-    @property
+    @cached_property
     def sentences(self) -> tuple[Sentence, ...]:
-        """The clause's sentences: the evidence units answers cite ("6.3" = clause 6, sentence 3)."""
+        """The clause's sentences: the evidence units answers cite ("6.3" = clause 6, sentence 3).
+        Split once per clause (every answer ranks them; a library of documents has thousands)."""
         return split_sentences(self)
 
 

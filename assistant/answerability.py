@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
-from .evidence import asks_overview
+from .evidence import STATES_RE, asks_overview
 from .lexical import abbreviations
 from .retrieval import SearchResult
 
@@ -48,7 +48,8 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
     # that is not a year. 「哪几个」 asks which, not how many.
     # 「有多少办法」 asks for the measures, as 「有几条措施」 does: an enumeration answers it.
-    ("具体数量", re.compile(r"(?<!哪)(?:几个|(?<!第)几条|几所|几家|几项|几座|几大)|多少个|多少条|多少家|多少项|"
+    # 「几个市之间会怎么配合」「几个市要联手…」: 几个 names the cities, it does not ask how many.
+    ("具体数量", re.compile(r"(?<![哪这那])(?:几个(?![\u4e00-\u9fff]{1,4}?(?:之间|间|会|一起|都|联手|共同|分别|各自|要|在|的))|(?<!第)几条|几所|几家|几项|几座|几大)|多少个|多少条|多少家|多少项|"
                       r"多少" + _PROVISIONS),
      re.compile(r"\d|[一二两三四五六七八九十]+(个|条|所|家|项|类|座|市|大)|[、和及与]|”“")),  # not 一批
     ("具体数字", re.compile(r"多少(?!" + _PROVISIONS + r")|多大|多长|多高|多宽|多远"),
@@ -139,6 +140,8 @@ _KIND_WORDS = {
 # A question's wording often spans two phrases of the text (「深化广深合作要推进哪个园区建设」 →
 # 「深化广深合作,推进广深产业园建设」): the phrase with the thing asked holds a quarter of it.
 KIND_SHARE = 0.25
+# The text requiring a time or a responsibility to be stated (明确时间表、路线图、责任单位).
+_REQUIRES_STATED = re.compile(r"(明确|写明|确定|规定)[^。；;]{0,12}(时间|时限|期限|节点|进度|责任|分工)")
 # Qualifiers that make a measure another measure (人均 GDP is not GDP).
 _MEASURE_OF = re.compile(r"人均|年均|户均|平均|增速|增长率|增幅|比重|占比")
 # 「多少个贫困县」「有几个示范区」: a count of a named thing (not 「几个市之间」, the cities).
@@ -391,6 +394,10 @@ class AnswerabilityJudge:
             return Answerability(False, f"文件没有列出具体的{vague[0]}", vague[0])
         for name, asks, holds in ASKS:
             if asks.search(q):
+                # 「完成时间、责任人，文件要求写明吗」 is answered by the text requiring them
+                # stated (明确时间表、…责任人), not by a date it does not give.
+                if STATES_RE.search(q) and _REQUIRES_STATED.search(ev):
+                    break
                 if not holds.search(unicodedata.normalize("NFKC", evidence)) and not (
                         name == "会议或工作频次" and _periodic(evidence, terms)):
                     return Answerability(False, f"文件没有给出{name}", name)

@@ -61,9 +61,15 @@ def without_residence(question: str, places: Collection[str]) -> str:
     return out if len(out) >= 4 else question
 
 
+# 「…什么时候完成、谁负责，文件要求写明吗」 asks one thing: whether the text requires them stated.
+STATES_RE = re.compile(r"(写明|写清|讲清|说清|说明白|讲明白|明确|交代)(楚)?(了)?(吗|没有|没)[？?。！!]*$")
+
+
 def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
     """The parts a question asks, by its own punctuation; one part when it asks one thing."""
     q = question.strip()
+    if STATES_RE.search(q):
+        return [q]
     parts: list[str] = []
     for sentence in _HARD_SPLIT.split(q):
         pieces = [p for p in _SOFT_SPLIT.split(sentence) if p.strip()]

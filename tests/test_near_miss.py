@@ -198,6 +198,10 @@ NEAR_MISS = [
     "有没有进出口免税的海关特殊监管区？",
     # 「几个市之间」 names the cities, it does not ask how many
     "闹旱灾的时候，几个市之间的信息会共享吗？",
+    "发生洪涝灾害时，几个市之间怎么协作？",
+    "出了突发公共卫生事件，几个市会一起应对吗？",
+    # whether the text requires a time and a responsibility stated (明确时间表…责任人)
+    "重点工作的完成时间和责任人，文件要求写明吗？",
     # 每周 / 几次 that do not ask how often
     "每周都有人问，川渝合作示范城市是哪个城市？",
     "我问了好几次，广元要建设成什么中心城市？",
@@ -269,6 +273,8 @@ def test_near_misses_are_answered(pipeline, question):
     "宜宾和泸州，文件里有什么安排？",
     # a measure per year or per head is not the total; a count needs a number or a list
     "到2022年地区生产总值年均增长多少？", "川东北一共有多少个贫困县？",
+    # whether the text states a time it does not give
+    "联席会议多久开一次，文件写明了吗？", "成南达万高铁什么时候通车，文件讲清楚了吗？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

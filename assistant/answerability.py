@@ -230,6 +230,7 @@ class AnswerabilityJudge:
         self.abbreviated = abbreviations(document_text)  # place → the compounds naming it
         self._elsewhere = frozenset(p for p in places if normalize(p) not in self.document
                                     and p not in self.abbreviated)
+        self._longest_first = sorted(self._elsewhere | self._places, key=len, reverse=True)
 
     def judge(self, question: str, result: SearchResult, lexical_matches: int) -> Answerability:
         """Document-level checks before any evidence is chosen (no model involved)."""
@@ -272,7 +273,7 @@ class AnswerabilityJudge:
             clause = clauses[k]
             foreign = [p for p in self._elsewhere if p in clause]
             bare = clause
-            for p in sorted(self._elsewhere | self._places, key=len, reverse=True):
+            for p in self._longest_first:
                 bare = bare.replace(p, "")
             said = "".join(_HAN_RUN.findall(_FUNCTION_CHARS.sub("", bare)))
             if not foreign or _ASKING.search(clause) or len(said) < 3 or "比" in clause:
@@ -405,9 +406,9 @@ class AnswerabilityJudge:
                     return Answerability(False, f"文件没有给出{name}", name)
                 # 「人均地区生产总值要达到多少」 is not answered by the total: a measure qualified
                 # per head, per year or as a share needs that qualifier in the evidence.
-                if name in QUANTITIES and any(m not in ev for m in _MEASURE_OF.findall(q)):
-                    return Answerability(False, f"文件没有给出{_MEASURE_OF.search(q).group(0)}的数据",
-                                         _MEASURE_OF.search(q).group(0))
+                if name in QUANTITIES and (other := [m for m in _MEASURE_OF.findall(q)
+                                                     if m not in ev]):
+                    return Answerability(False, f"文件没有给出{other[0]}的数据", other[0])
                 # 「一共有多少个贫困县要摘帽」: a count of a thing the evidence names needs a
                 # number before it or a list of them (「贫困县全部摘帽」 gives neither).
                 if name == "具体数量" and (m := _COUNT_OF.search(q)) and not _counted(m.group(1), ev):

@@ -57,12 +57,12 @@ class Pipeline:
         index = retriever.index
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
-        self.places = _load_places()
+        self.places, counties = _load_places()
         text = "".join(c.text for c in index.clauses)
         self.vocabulary = frozenset(normalize(text))
         self.judge = AnswerabilityJudge(text, places=frozenset(self.places),
                                         titles=tuple(d.title for d in index.documents),
-                                        counties=frozenset(_load_places("county")))
+                                        counties=frozenset(counties))
         # Words any answer may use without support: the region the document is about (the
         # places and zones its title names) and words naming the province as a whole.
         titles = " ".join(d.title for d in index.documents)
@@ -142,7 +142,7 @@ class Pipeline:
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
         # 「达州人…」: the asker's place; 「《…实施意见》里…」: the document itself.
-        asked = self.judge.without_own_titles(self.judge.without_foreign_preamble(
+        asked = run.asked = self.judge.without_own_titles(self.judge.without_foreign_preamble(
             without_residence(rewritten or q, self.places)))
         result = self.retriever.search(asked, k=self.settings.top_k,
                                        use_lookup=follow is None)
@@ -229,9 +229,7 @@ class Pipeline:
                             vocabulary=self.vocabulary)
         ranker = self._ranker(given, [h.score for h in result.hits])
         if run.rewritten is None or run.standalone:
-            questions = split_question(self.judge.without_own_titles(
-                self.judge.without_foreign_preamble(
-                    without_residence(run.rewritten or run.question, self.places))))
+            questions = split_question(run.asked)
         else:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
@@ -401,6 +399,7 @@ class _Run:
         self.rewritten: str | None = None
         self.standalone = False  # the rewrite is a plain question (a follow-up's entity substituted)
         self.aside = ""  # the screen whose framing was set aside (opinion, off_topic), if any
+        self.asked = question  # the question as searched and split (context and titles removed)
         self.timings: dict[str, float] = {}
 
     def emit(self, text: str) -> Iterator[str]:
@@ -477,19 +476,20 @@ def _aside_note(verdict: str) -> str:
     return ""
 
 
-def _load_places(level: str = "") -> set[str]:
-    """The gazetteer's names; with level="county", only those between its county-level
-    markers."""
+def _load_places() -> tuple[set[str], set[str]]:
+    """The gazetteer's names, and those between its county-level markers."""
     from importlib.resources import files
 
     text = files("assistant").joinpath("places.txt").read_text("utf-8")
-    names, inside = set(), False
+    names, counties, inside = set(), set(), False
     for line in text.splitlines():
         if line.startswith("#"):
             inside = line.startswith("# county level") or (inside and not line.startswith("# end"))
-        elif not level or inside:
+        else:
             names.update(line.split())
-    return names
+            if inside:
+                counties.update(line.split())
+    return names, counties
 
 
 __all__ = ["Pipeline"]

@@ -42,7 +42,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"%|％|百分|[一二三四五六七八九十]成")),
     ("补贴标准", re.compile(r"补贴|补助|奖补|奖励|优惠政策|扶持资金"),
      re.compile(r"补贴|补助|奖补|奖励|优惠|资金|扶持")),
-    ("具体金额", re.compile(r"多少钱|多少资金|多少经费|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
+    # 「安排了多少专项资金」: money however it is qualified (not 「多少投资项目」, a count).
+    ("具体金额", re.compile(r"多少[^，,。？?、]{0,4}?(?:钱|资金|经费|预算|拨款)|多少[^，,。？?、]{0,4}?投资(?!项目|主体|企业)|"
+                      r"(?:资金|经费|预算|拨款|投资额)[^，,。？?]{0,4}(?:多少|几)|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
                       r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|价格"),
      re.compile(r"\d+(\.\d+)?\s*(亿|万)?元|[一二三四五六七八九十百千万亿]+元")),
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
@@ -75,6 +77,17 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("税收优惠", re.compile(r"(?<!保)税[^，,。？?；;]{0,5}(优惠|减免|政策|标准|返还|多少|哪些|什么|几)|"
                        r"(哪些|什么|多少|哪种|几种)[^，,。？?；;]{0,3}(?<!保)税"),
      re.compile(r"(?<!保)税")),
+    # Which of them ranks first, or is ahead: a text that sets each its tasks compares none
+    # (「哪个市发展最好」「和重庆比谁高」); not 「比例」「相比之下要做什么」.
+    ("比较或排名", re.compile(r"排名|排第几|排第[一二三四五]|名次|排行|谁更|哪边更|哪[一]?个[^，,。？?]{0,6}更|"
+                         r"谁的[^，,。？?]{0,8}更|比谁|比哪|(?:哪|谁)[^，,。？?]{0,8}最(?![后终新早初先])|"
+                         r"(?<![对相])比(?![例重较率])[^，,。？?]{1,8}(?:高|低|快|慢|多|少|强|弱|好|差)吗"),
+     re.compile(r"最|第一|首位|之首|排名|位居|位列|高于|低于|超过|领先|优于|不如|[快慢高低强弱]于")),
+    # What befalls those who fail (处分, 问责): a text that only requires checks and assessment
+    # (督促检查和考核) sets no penalty.
+    ("处罚或问责规定", re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究[^，,。？?]{0,4}责任|罚款|罚金|奖惩|"
+                           r"受到什么处理|(?:会|要)被怎么(?:样|处理)"),
+     re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究|罚|奖惩|通报|约谈")),
     ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办"),
      re.compile(r"申请|申报|办理|经办|通办|提交|审批|窗口")),
 )
@@ -143,6 +156,10 @@ KIND_SHARE = 0.25
 # The text requiring a time or a responsibility to be stated (明确时间表、路线图、责任单位).
 _REQUIRES_STATED = re.compile(r"(明确|写明|确定|规定)[^。；;]{0,12}(时间|时限|期限|节点|进度|责任|分工)")
 # Qualifiers that make a measure another measure (人均 GDP is not GDP).
+# Money spent (资金, 经费, 投资) is not an economy's output: 「安排了多少专项资金」 is not
+# answered by a GDP target in 亿元.
+_FUNDS_ASKED = re.compile(r"资金|经费|预算|拨款|投资|投入")
+_FUNDS = re.compile(r"资金|经费|预算|拨款|投资|投入|补助|补贴|奖补|基金|资助|财政")
 _MEASURE_OF = re.compile(r"人均|年均|户均|平均|增速|增长率|增幅|比重|占比")
 # 「多少个贫困县」「有几个示范区」: a count of a named thing (not 「几个市之间」, the cities).
 _COUNT_OF = re.compile(r"(?:多少|(?:有|是|包括|包含|共|涉及)几)个([\u4e00-\u9fff]{1,6}?)"
@@ -203,6 +220,13 @@ def asked_kind(question: str) -> str:
         if asks.search(q):
             return name
     return ""
+
+
+def kind_pattern(question: str) -> re.Pattern | None:
+    """What evidence must hold for the kind of answer `question` asks (a year, an amount), or
+    None for an open question."""
+    q = unicodedata.normalize("NFKC", question)
+    return next((holds for _, asks, holds in ASKS if asks.search(q)), None)
 
 
 def gives_kind(question: str, line: str, evidence: str) -> bool:
@@ -404,6 +428,8 @@ class AnswerabilityJudge:
                     return Answerability(False, f"文件没有给出{name}", name)
                 if name in MEASURED and not self._about(q, ev, terms, asks):
                     return Answerability(False, f"文件没有给出{name}", name)
+                if name == "具体金额" and _FUNDS_ASKED.search(q) and not _FUNDS.search(ev):
+                    return Answerability(False, "文件没有给出资金数额", "资金数额")
                 # 「人均地区生产总值要达到多少」 is not answered by the total: a measure qualified
                 # per head, per year or as a share needs that qualifier in the evidence.
                 if name in QUANTITIES and (other := [m for m in _MEASURE_OF.findall(q)

@@ -319,6 +319,18 @@ def is_heading(s: Sentence) -> bool:
     return s.n == 1 and len(s.text) < 20
 
 
+# 「四大产业」「三个示范区」: a number of things of a kind, which a list of that many names.
+_COUNTED = re.compile(r"([两二三四五六七八九十]|\d{1,2})(?:大|个|项|类|种|条)([\u4e00-\u9fff]{2})")
+_NUMERALS = {c: i for i, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
+
+
+def lists_of(sentence: str, count: int, noun: str) -> bool:
+    """A phrase of `sentence` lists `count` items of the kind `noun` (「…现代能源化工、食品饮料、
+    装备制造、先进材料产业」 is four 产业)."""
+    return any(noun in p and p.count("、") + 1 == count
+               for p in re.split(r"[,，;；。]", sentence))
+
+
 class SentenceRanker:
     """Ranks the sentences of the retrieved clauses for one part of a question."""
 
@@ -344,15 +356,33 @@ class SentenceRanker:
         spread = float(sims.std()) or 1.0
         return list(self.dense_weight * (sims - sims.mean()) / spread)
 
-    def rank(self, question: str) -> list[Sentence]:
+    def phrases(self, question: str) -> list[str]:
+        """Two of the question's words with 的 between them, as the text would write them as one
+        phrase (「达州的机场」 → 达州机场). Words standing together count as words already."""
+        words = [w for w in self.tokenizer(question) if len(w) >= 2]
+        return [a + b for a, b in zip(words, words[1:], strict=False)
+                if f"{a}的{b}" in question and re.fullmatch(r"[\u4e00-\u9fff]+", a + b)]
+
+    def rank(self, question: str, own: str = "") -> list[Sentence]:
+        """`own`: the part as the user wrote it; words only the glossary added to `question`
+        (坐飞机 → 航线) count half: they stand for the user's words, they are not them."""
         terms = self.terms(question)
         meaning = self._meaning(question)
+        phrases = self.phrases(question)
+        share = {t: 1.0 if not own or t in own else 0.5 for t in terms}
+        counted = [(int(n) if n.isdigit() else _NUMERALS[n], noun)
+                   for n, noun in _COUNTED.findall(question)]
 
         def weight(i: int) -> float:
             s, clause_score = self.sentences[i]
-            overlap = sum(len(t) for t in terms if t in s.text)
+            overlap = sum(len(t) * share[t] for t in terms if t in s.text)
+            # The question's phrase as one (达州机场), not its words apart (达州经济开发区 …
+            # 南充机场): a sentence naming the very thing asked about comes first.
+            together = sum(len(p) / 2 for p in phrases if p in s.text)
+            # 「四大产业是什么」: the list of four 产业, not another list of the same clause.
+            listed = sum(3.0 for n, noun in counted if lists_of(s.text, n, noun))
             heading = 1.0 if is_heading(s) else 0.0  # a measure's title
-            return overlap + 2.0 * clause_score - heading + meaning[i]
+            return overlap + together + listed + 2.0 * clause_score - heading + meaning[i]
 
         order = sorted(range(len(self.sentences)), key=weight, reverse=True)
         return [self.sentences[i][0] for i in order]
@@ -397,7 +427,8 @@ def up_to_terms(sentence: str, terms: Sequence[str]) -> str:
     return "".join(phrases[:hit[-1] + 1]) if hit else sentence
 
 
-def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
+def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS,
+         keep: re.Pattern | None = None) -> str:
     """The exact span of a long sentence from its first to its last phrase with a question term;
     when that is too long, from the first phrase with the most of them (「哪些水库要开工建设」:
     「开工建设江家口水库…」, not the long 「加快建设…水库」 list before it)."""
@@ -409,9 +440,18 @@ def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS) -> str:
     hit = [i for i, p in enumerate(phrases) if any(t in p for t in terms)]
     if not hit:
         return ""
+    # The kind of answer asked (a year, an amount) is kept: 「哪一年」 is not answered by
+    # 「…力争突破9000亿元」 without its 「到2022年」. The nearest phrase with one is taken.
+    given = [i for i, p in enumerate(phrases) if keep is not None and keep.search(p)]
+    kept = (min(given, key=lambda i: min(abs(i - h) for h in hit))
+            if given and not set(given) & set(hit) else None)
+    if kept is not None:
+        hit = sorted({*hit, kept})
     first, last = hit[0], hit[-1]
     if sum(len(p) for p in phrases[first:last + 1]) > limit:  # too long: start where most is
         first = counts.index(max(counts))
+        if kept is not None and kept < first:
+            first = kept
     while last > first and sum(len(p) for p in phrases[first:last + 1]) > limit * 2:
         last -= 1
     while sum(len(p) for p in phrases[first:last + 1]) < 16 and last + 1 < len(phrases):

@@ -14,7 +14,8 @@ from itertools import accumulate
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .answerability import MEASURED, AnswerabilityJudge, asked_kind, asks_which, gives_kind
+from .answerability import (MEASURED, AnswerabilityJudge, asked_kind, asks_which, gives_kind,
+                            kind_pattern)
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed,
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
@@ -81,7 +82,7 @@ class PartWriter:
         """
         named = places_in(question, self.places)
         terms = self._terms(question, ranker)
-        candidates = ranker.rank(question)
+        candidates = ranker.rank(question, own)
         mine = self._terms(own, ranker) if own else terms
         # The longest words only: 城镇化率, not also 城镇 and 城镇化.
         # English words stand in the searched text as their Chinese equivalents.
@@ -364,7 +365,8 @@ class PartWriter:
             return PartAnswer(question, "retry", line, holding[:1], "回答未通过核对")
         else:  # the model's own "文件未涉及" is not trusted over evidence that holds the answer
             best = holding[0]
-            part = PartAnswer(question, "quoted", trim(best.text, terms) or best.text, (best,),
+            part = PartAnswer(question, "quoted",
+                              trim(best.text, terms, keep=kind_pattern(question)) or best.text, (best,),
                               "回答未通过核对" if line else "模型未作答")
         yield from run.emit(self.text(part, run, first=index == 0))
         return part

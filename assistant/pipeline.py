@@ -16,7 +16,7 @@ from itertools import chain
 from typing import Literal
 
 from .answer import Answer, Mode, Style, Turn, validate_question
-from .answerability import AnswerabilityJudge
+from .answerability import AnswerabilityJudge, kind_pattern
 from .citations import Citation, Verifier
 from .config import Settings
 from .corpus import Clause, Sentence, int_to_cn, normalize
@@ -337,7 +337,7 @@ class Pipeline:
             return None
         parts = [{"question": q, "yes_no": asks_yes_no(q),
                   "evidence": [trim(s.text, plan.terms, RETRY_QUOTE_CHARS if retry
-                                    else PROMPT_QUOTE_CHARS)
+                                    else PROMPT_QUOTE_CHARS, kind_pattern(q))
                                or s.text[:2 * PROMPT_QUOTE_CHARS]
                                for s in plan.holding[:EVIDENCE_PER_PART]]}
                  for q, plan in zip(questions, plans, strict=True)]

@@ -205,6 +205,10 @@ NEAR_MISS = [
     # 每周 / 几次 that do not ask how often
     "每周都有人问，川渝合作示范城市是哪个城市？",
     "我问了好几次，广元要建设成什么中心城市？",
+    # a penalty not asked; an amount that is not money spent; 相比 / 哪个 without a ranking
+    "对重点工作的责任人有什么要求？", "督促检查和考核落实到谁身上？",
+    "川东北经济总量要达到多少亿元？",
+    "和川南经济区相比，川东北要加强哪些方面的合作？", "南充和达州哪个是北部中心城市？",
 ]
 
 
@@ -275,6 +279,10 @@ def test_near_misses_are_answered(pipeline, question):
     "到2022年地区生产总值年均增长多少？", "川东北一共有多少个贫困县？",
     # whether the text states a time it does not give
     "联席会议多久开一次，文件写明了吗？", "成南达万高铁什么时候通车，文件讲清楚了吗？",
+    # money however qualified (not a GDP target in 亿元); a penalty; a ranking or comparison
+    "省财政每年拿出多少配套资金支持川东北？", "重点工作没完成的单位会受到什么处罚？",
+    "工作不力的干部会被问责吗？", "5个市里哪个市发展得最好？", "川东北各市的经济总量怎么排名？",
+    "川东北的经济增速比全省平均高吗？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -404,6 +412,8 @@ def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, s
 @pytest.mark.parametrize("question,sentence", [
     # no word in common with 医学检验结果互认 but 结果: the sentence's meaning decides
     ("看病的检查结果换家医院还认吗？", "20.4"),
+    # a list of as many things as the question counts (四大产业), not another of the clause
+    ("川东北要重点发展哪四大产业？", "9.2"),
 ])
 def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)
@@ -421,3 +431,16 @@ def test_a_count_needs_a_number_or_a_list_of_the_thing(noun, evidence, counted):
     from assistant.answerability import _counted
 
     assert _counted(noun, evidence) == counted
+
+
+def test_a_quote_keeps_the_kind_of_answer_asked():
+    """「哪一年」: the trimmed quote keeps the phrase with the year, not only the terms'."""
+    from assistant.answerability import kind_pattern
+    from assistant.evidence import trim
+
+    sentence = ("到2022年,川东北经济区地区生产总值力争突破9000亿元,川陕革命老区加快振兴发展,"
+                "初步建成东向北向出川综合交通枢纽和川渝陕甘结合部区域经济中心")
+    assert trim(sentence, ["地区生产总值"], 40).startswith("川东北")
+    assert trim(sentence, ["地区生产总值"], 40, kind_pattern("生产总值的目标定在哪一年？")
+                ).startswith("到2022年")
+    assert kind_pattern("生产总值的目标是什么？") is None

@@ -1067,3 +1067,18 @@ def test_a_sentence_that_means_the_part_ranks_first_when_no_words_are_shared(ret
     # the index's sentence vectors are what the pipeline ranks with
     sims = retriever.sentence_similarity(question, given[1].sentences)
     assert len(sims) == len(given[1].sentences)
+
+
+def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
+    """「达州的机场」 is the text's 达州机场 (1.6), not 23.5's 达州经济开发区 … 南充机场, which has
+    the same two words apart; 「四大产业」 is the list of four 产业 (9.2), not another list of the
+    clause. Words only the glossary added (航线 for 坐飞机) count half."""
+    from assistant.evidence import SentenceRanker
+
+    given = [retriever.index.clause("23"), retriever.index.clause("1")]
+    ranker = SentenceRanker(given, [1.0, 1.0], retriever.index.tokenizer)
+    assert ranker.phrases("文件对达州的机场怎么安排") == ["达州机场"]
+    assert ranker.rank("文件对达州的机场怎么安排")[0].id == "1.6"
+    assert ranker.rank("达州的机场怎么安排？（航线）", "达州的机场怎么安排？")[0].id == "1.6"
+    nine = SentenceRanker([retriever.index.clause("9")], [1.0], retriever.index.tokenizer)
+    assert nine.rank("重点发展的四大产业是什么")[0].id == "9.2"

@@ -121,7 +121,8 @@ _NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
 
 # 「哪所大学」「哪家企业」「哪个县」: the answer names one of a kind of thing, so the evidence
 # must hold a thing of that kind (a word for it, or for a place a gazetteer name not asked about).
-_WHICH_RE = re.compile(r"(?<!文件)(?<!文中)(?<!原文)(?<!意见)哪[一几]?[个所家座位些类]?"
+# 「哪类城市」「哪种企业」 ask a type (川渝合作示范城市), not for one to be named.
+_WHICH_RE = re.compile(r"(?<!文件)(?<!文中)(?<!原文)(?<!意见)哪[一几]?[个所家座位些]?"
                        r"(大学|高校|学校|院校|学院|分校区|分校|校区|医院|公司|企业|车企|运营商|厂商|厂家|酒厂|工厂|品牌|"
                        r"集团|银行|部门|机构|单位|园区|乡镇|城市|地方|县|市|镇|乡|村)"
                        r"(?![际场民区级委政容域长镇村里属内外])")  # not 哪些市际协作机制
@@ -167,11 +168,14 @@ _COUNT_OF = re.compile(r"(?:多少|(?:有|是|包括|包含|共|涉及)几)个([
 
 
 def _counted(noun: str, evidence: str) -> bool:
-    """The evidence counts `noun` (「5市」「两个示范区」) or lists them (「南充、达州等城市」),
-    or never names it (then the kind check alone decides)."""
+    """The evidence counts `noun` (「5市」「两个示范区」) or lists them (「南充、达州等城市」);
+    evidence that never names it must at least count or list something (a bare 和 joining two
+    phrases of a sentence on 贫困地区 does not count 贫困县)."""
     head = noun[-2:]
     at = [m.start() for m in re.finditer(re.escape(head), evidence)]
-    return not at or any(re.search(r"[\d一二两三四五六七八九十百]\s*[个座所家条项类大]?$", evidence[max(0, k - 4):k])
+    if not at:
+        return bool(re.search(r"\d|[一二两三四五六七八九十]+[个条所家项类座市县区大]|、", evidence))
+    return any(re.search(r"[\d一二两三四五六七八九十百]\s*[个座所家条项类大]?$", evidence[max(0, k - 4):k])
                          or "、" in evidence[max(0, k - 24):k] for k in at)
 
 
@@ -372,6 +376,11 @@ class AnswerabilityJudge:
             if year not in ev:
                 return Answerability(False, "文件没有给出所问年份的相关内容", year)
         for zone in _zones(q):
+            # The zone a document is about (its title's) is the subject of every clause, named
+            # or not: 「川东北经济区联席会议议定的事项…」 is answered by 28, which says 联席会议.
+            if any(normalize(zone[-n:] + "经济区") in t for t in self.titles for n in (2, 3, 4)
+                   if len(zone) >= n):
+                continue
             if not any(normalize(zone[-n:] + "经济区") in around for n in (2, 3, 4)
                        if len(zone) >= n):
                 return Answerability(False, f"文件没有写{zone[-2:]}经济区的这方面内容", zone)

@@ -21,6 +21,13 @@ _MARK_RE = re.compile(
 )
 _CLAUSE_REF_RE = re.compile(rf"^第?\s*[（(]?\s*([{CN_NUM}]+|\d+)\s*[)）]?\s*条?$")
 _PARA_REF_RE = re.compile(r"^(?:一[-－—‐]|总体要求\s*第?)([12一二])段?$")
+# A named thing a line gives (…示范区, …基地, …名城): its name must be the text's, as written.
+# Bigram support lets 「国家白酒综合开发利用示范区」 pass against 「国家天然气综合开发利用示范区、
+# …川东北白酒产业基地」: most of its character pairs are there, the thing is not.
+_NAME_END = re.compile(r"(?:示范区|示范县|示范市|示范城市|示范园|示范镇|示范基地|基地|产业园|产业城|"
+                       r"园区|名城|中心|枢纽|试验区|新区|开发区|保税区)$")
+_NAME_CUT = re.compile(r"建设|打造|创建|争创|推进|培育|设立|申请|建成|成为|推动|加快|支持|积极|发展成|"
+                       r"包括|有|是|为|要|将|的|在|把|和|与|及|等|、|，|,|；|;|。|：|:")
 _QUOTE_RE = re.compile(r"[「“\"『]([^」”\"』]{2,200})[」”\"』]")
 _ARABIC_RE = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUM_RE = re.compile(r"[零一二三四五六七八九十百千万亿两]{2,}")
@@ -157,6 +164,24 @@ def _segments(text: str, names: list[str]) -> list[tuple[set[str], str]]:
             for lo, hi in zip(bounds, bounds[1:]) if text[lo:hi].strip()]
 
 
+def _names_in(name: str, text: str) -> bool:
+    """The text has this name, or it with a character or two the line left out (产业应用基地 for
+    产业化应用基地), never one with characters of its own (白酒 in 国家…综合开发利用示范区)."""
+    name, text = normalize(name), normalize(text)
+    if name in text:
+        return True
+    loose = re.compile(".{0,2}?".join(re.escape(ch) for ch in name))
+    return any(len(m.group(0)) <= len(name) + 2 for m in loose.finditer(text))
+
+
+def named_things(line: str) -> list[str]:
+    """The names of things a line gives: each piece between verbs, particles and list marks that
+    ends as a name of a place-like thing does (「建设国家锂钾综合开发示范区」 → 国家锂钾综合开发示范区)."""
+    pieces = _NAME_CUT.split(re.sub(r"〔[^〕]*〕", "", line))
+    return [p.strip("“”\"「」 ") for p in pieces
+            if len(p.strip("“”\"「」 ")) >= 5 and _NAME_END.search(p.strip("“”\"「」 "))]
+
+
 def misattributed(said: str, text: str, names: list[str] | Collection[str]) -> str:
     """A place of the line given what the text says of another place (「南充要争取…生活垃圾分类
     试点城市」 where the text gives 生活垃圾分类 to 广元), or ''. A pair of characters in a phrase
@@ -272,6 +297,9 @@ class Verifier:
         for q in _QUOTE_RE.findall(sentence):
             if normalize(q) not in normalize(text):
                 return f"引文“{q}”与原文不符"
+        for name in named_things(sentence):
+            if not _names_in(name, text) and normalize(name) not in normalize(question):
+                return f"名称“{name}”与原文不符"
         # A character the document never uses, outside the question's own wording and the
         # framing words (包括, 按照), is a word the model brought in.
         novel = [ch for ch in _HAN_RE.findall(sentence)

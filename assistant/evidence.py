@@ -57,6 +57,11 @@ def without_residence(question: str, places: Collection[str]) -> str:
     out = question
     for pattern in _RESIDENT:
         out = re.sub(pattern.format(names), "", out)
+    # An opening statement of the asker's own doings there (「我在达州开了个小厂，…」), asking nothing.
+    opening = re.match(r"(?:我们?|我家|本人|家里)(?:在|去|到|回|住)(?:{})[^，,。？?！!；;]{{0,12}}[，,]"
+                       .format(names), out)
+    if opening and not _QUESTION_WORD.search(opening.group(0)):
+        out = out[opening.end():]
     out = out.lstrip("，,、 ")
     return out if len(out) >= 4 else question
 
@@ -321,7 +326,13 @@ def is_heading(s: Sentence) -> bool:
 
 # 「四大产业」「三个示范区」: a number of things of a kind, which a list of that many names.
 _COUNTED = re.compile(r"([两二三四五六七八九十]|\d{1,2})(?:大|个|项|类|种|条)([\u4e00-\u9fff]{2})")
+LISTED_WEIGHT = 6.0  # as much as three two-character words of the question in common
 _NUMERALS = {c: i for i, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
+
+
+def counted_in(question: str) -> list[tuple[int, str]]:
+    """The things a question counts (「四大产业」 → (4, 产业))."""
+    return [(int(n) if n.isdigit() else _NUMERALS[n], noun) for n, noun in _COUNTED.findall(question)]
 
 
 def lists_of(sentence: str, count: int, noun: str) -> bool:
@@ -370,8 +381,7 @@ class SentenceRanker:
         meaning = self._meaning(question)
         phrases = self.phrases(question)
         share = {t: 1.0 if not own or t in own else 0.5 for t in terms}
-        counted = [(int(n) if n.isdigit() else _NUMERALS[n], noun)
-                   for n, noun in _COUNTED.findall(question)]
+        counted = counted_in(question)
 
         def weight(i: int) -> float:
             s, clause_score = self.sentences[i]
@@ -380,7 +390,7 @@ class SentenceRanker:
             # 南充机场): a sentence naming the very thing asked about comes first.
             together = sum(len(p) / 2 for p in phrases if p in s.text)
             # 「四大产业是什么」: the list of four 产业, not another list of the same clause.
-            listed = sum(3.0 for n, noun in counted if lists_of(s.text, n, noun))
+            listed = sum(LISTED_WEIGHT for n, noun in counted if lists_of(s.text, n, noun))
             heading = 1.0 if is_heading(s) else 0.0  # a measure's title
             return overlap + together + listed + 2.0 * clause_score - heading + meaning[i]
 
@@ -428,7 +438,7 @@ def up_to_terms(sentence: str, terms: Sequence[str]) -> str:
 
 
 def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS,
-         keep: re.Pattern | None = None) -> str:
+         keep: re.Pattern | None = None, counted: Sequence[tuple[int, str]] = ()) -> str:
     """The exact span of a long sentence from its first to its last phrase with a question term;
     when that is too long, from the first phrase with the most of them (「哪些水库要开工建设」:
     「开工建设江家口水库…」, not the long 「加快建设…水库」 list before it)."""
@@ -447,9 +457,14 @@ def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS,
             if given and not set(given) & set(hit) else None)
     if kept is not None:
         hit = sorted({*hit, kept})
+    # 「三条发展带分别是什么」: the phrase listing three 发展带 is the answer, wherever the
+    # question's other words are.
+    listing = [i for i, p in enumerate(phrases) if any(lists_of(p, n, noun) for n, noun in counted)]
+    if listing:
+        hit = sorted({*hit, listing[0]})
     first, last = hit[0], hit[-1]
     if sum(len(p) for p in phrases[first:last + 1]) > limit:  # too long: start where most is
-        first = counts.index(max(counts))
+        first = listing[0] if listing else counts.index(max(counts))
         if kept is not None and kept < first:
             first = kept
     while last > first and sum(len(p) for p in phrases[first:last + 1]) > limit * 2:

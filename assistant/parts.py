@@ -20,9 +20,9 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
 from .corpus import Clause, Sentence, arabic_numbers, normalize
-from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, overview_topic,
-                       PartAnswer, SentenceRanker, align, asks_location, asks_yes_no, is_heading,
-                       trim, up_to_terms)
+from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, PartAnswer, SentenceRanker, align,
+                       asks_location, asks_yes_no, counted_in, is_heading, overview_topic, trim,
+                       up_to_terms)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
@@ -366,7 +366,8 @@ class PartWriter:
         else:  # the model's own "文件未涉及" is not trusted over evidence that holds the answer
             best = holding[0]
             part = PartAnswer(question, "quoted",
-                              trim(best.text, terms, keep=kind_pattern(question)) or best.text, (best,),
+                              trim(best.text, terms, keep=kind_pattern(question),
+                                   counted=counted_in(question)) or best.text, (best,),
                               "回答未通过核对" if line else "模型未作答")
         yield from run.emit(self.text(part, run, first=index == 0))
         return part

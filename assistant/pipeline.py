@@ -22,7 +22,7 @@ from .config import Settings
 from .corpus import Clause, Sentence, int_to_cn, normalize
 from .embedding import Embedder
 from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_overview, asks_yes_no,
-                       conjuncts, coordinate, grammar, line_events, line_opening,
+                       conjuncts, coordinate, counted_in, grammar, line_events, line_opening,
                        split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
@@ -337,7 +337,7 @@ class Pipeline:
             return None
         parts = [{"question": q, "yes_no": asks_yes_no(q),
                   "evidence": [trim(s.text, plan.terms, RETRY_QUOTE_CHARS if retry
-                                    else PROMPT_QUOTE_CHARS, kind_pattern(q))
+                                    else PROMPT_QUOTE_CHARS, kind_pattern(q), counted_in(q))
                                or s.text[:2 * PROMPT_QUOTE_CHARS]
                                for s in plan.holding[:EVIDENCE_PER_PART]]}
                  for q, plan in zip(questions, plans, strict=True)]

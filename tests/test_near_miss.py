@@ -425,7 +425,8 @@ def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, s
     ("示范县", "支持苍溪、西充建设国家农村产业融合发展试点示范县", True),
     ("贫困县", "确保农村贫困人口脱贫,贫困县全部摘帽", False),
     ("机场", "推进通用机场建设", False),
-    ("高校", "推进职业教育发展", True),  # not named: the kind check alone decides
+    ("高校", "推进职业教育发展", False),  # not named, and nothing counted or listed
+    ("高校", "支持西华师范大学、川北医学院建设", True),  # not named, but listed
 ])
 def test_a_count_needs_a_number_or_a_list_of_the_thing(noun, evidence, counted):
     from assistant.answerability import _counted
@@ -444,3 +445,15 @@ def test_a_quote_keeps_the_kind_of_answer_asked():
     assert trim(sentence, ["地区生产总值"], 40, kind_pattern("生产总值的目标定在哪一年？")
                 ).startswith("到2022年")
     assert kind_pattern("生产总值的目标是什么？") is None
+
+
+def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
+    """「三条发展带分别是什么」: the phrase listing three 发展带, not 「构建“双核三带”…」 alone."""
+    from assistant.evidence import counted_in, trim
+
+    sentence = ("修订完善川东北城市群规划,编制川东北经济区国土空间规划,发挥南充、达州“双核”带动作用,"
+                "以重要交通骨干通道为纽带,推进南达发展带、广巴达发展带、嘉陵江发展带建设,"
+                "构建“双核三带”一体化发展空间格局。")
+    terms = ["双核三带", "发展带"]
+    assert counted_in("“双核三带”中的三条发展带分别是什么？") == [(3, "发展")]
+    assert "嘉陵江发展带" in trim(sentence, terms, 40, counted=[(3, "发展")])

@@ -88,7 +88,10 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("处罚或问责规定", re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究[^，,。？?]{0,4}责任|罚款|罚金|奖惩|"
                            r"受到什么处理|(?:会|要)被怎么(?:样|处理)"),
      re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究|罚|奖惩|通报|约谈")),
-    ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办"),
+    # ... and the steps of applying (「需要走什么申请流程」, 「入驻的程序是什么」).
+    ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办|"
+                      r"(?:申请|办理|申报|审批|报批|入驻|登记|注册)[^，,。？?]{0,10}(?:流程|程序|步骤)|"
+                      r"走(?:什么|哪些|啥)(?:样的)?(?:流程|程序)"),
      re.compile(r"申请|申报|办理|经办|通办|提交|审批|窗口")),
 )
 _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪里|哪儿|哪几|多少|是否|有没有|有哪些|吗|呢|啥|"
@@ -106,8 +109,9 @@ _FUNCTION_CHARS = re.compile(r"[和与及跟同对在的了是有要把将会能
 # (「城镇化率要达到多少」 is not answered by a sentence holding only the GDP target).
 QUANTITIES = ("具体金额", "具体比例", "具体数量", "具体数字")
 # Kinds whose answer belongs to something the question names: that thing must be in the
-# evidence (「五年行动计划从哪一年执行」 is not answered by another sentence's year).
-MEASURED = (*QUANTITIES, "具体时间")
+# evidence (「五年行动计划从哪一年执行」 is not answered by another sentence's year, nor
+# 「入驻产业园要走什么申请流程」 by another thing's 协同申请设立).
+MEASURED = (*QUANTITIES, "具体时间", "办理手续")
 # A route "X至Y" / "X经Z至Y": a place named only there is a road's end, nothing more.
 _ROUTE_RE = re.compile(r"[\u4e00-\u9fff]{1,4}(?:经[\u4e00-\u9fff]{1,4})?至[\u4e00-\u9fff]{1,4}")
 # (「提到」 too: whether or where the text mentions a place is answered by a route through it.)

@@ -48,6 +48,14 @@ _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市�
              r"(?:我的?)?(?:医保|社保|户口|户籍)(?:关系)?在({})(?=[，,、])")
 
 
+# Who an opening statement of circumstances is about: the asker or their family.
+_ASKER = r"(?:我们?|我家|俺|本人|家里(?:人|老人)?|家人|家里的?老人|老人|孩子|父母|爸妈)"
+# ... but a clause saying what the asker wants to know names what is asked (「我想了解南充和达州，…」).
+_GOING_ON = (r"(?:常|常常|经常|平时|有时|每周|每月|现在|以前|后来|想|打算|准备|也|还|又|再)*"
+              r"(?:在|去|到|回|住)")
+_ASKING_VERB = re.compile(r"知道|了解|想问|请问|打听|咨询|关心|关注|查一?下|看看")
+
+
 def without_residence(question: str, places: Collection[str]) -> str:
     """The question without where the asker lives (「达州人去外地看门诊…」, 「我是南充的，…」): a
     place named so is the asker's, not a constraint the evidence must name."""
@@ -60,8 +68,22 @@ def without_residence(question: str, places: Collection[str]) -> str:
     # An opening statement of the asker's own doings there (「我在达州开了个小厂，…」), asking nothing.
     opening = re.match(r"(?:我们?|我家|本人|家里)(?:在|去|到|回|住)(?:{})[^，,。？?！!；;]{{0,12}}[，,]"
                        .format(names), out)
-    if opening and not _QUESTION_WORD.search(opening.group(0)):
+    going_on = bool(opening and not _QUESTION_WORD.search(opening.group(0)))
+    if going_on:
         out = out[opening.end():]
+    # Other statements of the asker's (or their family's) circumstances, asking nothing, keep
+    # what they say but not their places (「我是达州乡下的农民，…」, 「家里老人在巴中做的化验，想去
+    # 南充大医院复查，…」): the clause naming the asker, then clauses going on with where they go
+    # and what they do there.
+    clause = r"[^，,。？?！!；;]{{0,12}}?(?:{})[^，,。？?！!；;]{{2,12}}[，,]".format(names)
+    pattern, kept, rest = (re.compile((_GOING_ON if going_on else _ASKER) + clause), "",
+                           out.lstrip("，,、 "))
+    while (said := pattern.match(rest)) and not _QUESTION_WORD.search(said.group(0)) \
+            and not _ASKING_VERB.search(said.group(0)):
+        kept += re.sub(f"(?:{names})的?", "", said.group(0))
+        rest = rest[said.end():]
+        pattern = re.compile(_GOING_ON + clause)
+    out = kept + rest if kept else out
     out = out.lstrip("，,、 ")
     return out if len(out) >= 4 else question
 

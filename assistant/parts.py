@@ -9,7 +9,7 @@ part's best evidence quoted, or says what the text does not give.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from itertools import accumulate
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -73,6 +73,7 @@ class PartWriter:
         self.abbreviated = abbreviated or {}  # place → the compounds the text names it in
         self.judge, self.titles = judge, titles  # the documents' titles (振兴, 实施意见)
         self._counts: dict[str, int] = {}
+        self._singles: set[str] | None = None
 
     def plan(self, question: str, ranker: SentenceRanker, own: str = "") -> Plan:
         """One part's content words, ranked candidate sentences, and those that hold its answer.
@@ -94,8 +95,11 @@ class PartWriter:
             glossed = self._terms(question[len(own):], ranker)
             content += [t for t in glossed if t not in content and t not in named
                         and not any(t != o and t in o for o in glossed)]
-        # One-character words the document uses in few clauses name things too (锂, 钾, 港).
-        singles = [t for t in ranker.tokenizer(question) if len(t) == 1
+        # One-character words the document uses in few clauses name things too (锂, 钾, 港):
+        # words the text itself writes alone, not characters of its longer words (着 of 着力,
+        # 老 of 老区, in 「家里还住着老土坯房」).
+        alone = self._single_words(ranker.tokenizer)
+        singles = [t for t in ranker.tokenizer(question) if len(t) == 1 and t in alone
                    and "\u4e00" <= t <= "\u9fff" and 1 <= self.clause_count(t) <= RARE_CLAUSES]
         asked = list(dict.fromkeys(terms + named + singles
                                    + re.findall(r"\d+", arabic_numbers(question))))
@@ -247,6 +251,13 @@ class PartWriter:
         if not moved.holding or items[k] not in self.clauses[moved.holding[0].clause_id].text:
             return halves
         return [moved, halves[1]] if k == 0 else [halves[0], moved]
+
+    def _single_words(self, tokenizer: Callable[[str], list[str]]) -> set[str]:
+        """The one-character words of the document as its tokenizer cuts it (memoised)."""
+        if self._singles is None:
+            self._singles = {t for c in self.clauses.values() for t in tokenizer(c.text)
+                             if len(t) == 1}
+        return self._singles
 
     def clause_count(self, word: str) -> int:
         """In how many of the document's clauses `word` occurs (memoised)."""

@@ -28,6 +28,8 @@ NEAR_MISS = [
     "合作项目的成本和利益怎么分担？",
     "招商引资的费用谁来出，有机制吗？",
     # conditions and procedures
+    "综合保税区的申请程序，文件里是怎么说的？",  # the evidence speaks of applying (协同申请设立)
+    "乡村振兴要按什么步骤推进？",  # steps, not of applying for anything
     "职业中专要满足什么条件才能升级为职业院校？",
     "县级职业中专升级有什么前提？",
     "开发区升级为国家级经济技术开发区，文件怎么支持？",
@@ -279,6 +281,8 @@ def test_near_misses_are_answered(pipeline, question):
     "到2022年地区生产总值年均增长多少？", "川东北一共有多少个贫困县？",
     # whether the text states a time it does not give
     "联席会议多久开一次，文件写明了吗？", "成南达万高铁什么时候通车，文件讲清楚了吗？",
+    # the steps of applying, where the evidence speaks of no application
+    "企业想入驻川渝合作产业园区，需要走什么申请流程？", "开发区申报国家级经开区的程序是什么？",
     # money however qualified (not a GDP target in 亿元); a penalty; a ranking or comparison
     "省财政每年拿出多少配套资金支持川东北？", "重点工作没完成的单位会受到什么处罚？",
     "工作不力的干部会被问责吗？", "5个市里哪个市发展得最好？", "川东北各市的经济总量怎么排名？",
@@ -414,6 +418,10 @@ def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, s
     ("看病的检查结果换家医院还认吗？", "20.4"),
     # a list of as many things as the question counts (四大产业), not another of the clause
     ("川东北要重点发展哪四大产业？", "9.2"),
+    # the asker's own circumstances keep what they say (土坯房), not their places (达州); a
+    # character the text writes only inside longer words (着 of 着力, 老 of 老区) names nothing
+    ("我是达州山区的村民，村里好多人还住着老土坯房，有改造的说法吗？", "14.2"),
+    ("我在广安住，常去南充看门诊，跨市看病能直接结账吗？", "20.4"),
 ])
 def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)

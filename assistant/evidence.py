@@ -38,6 +38,9 @@ _QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|怎�
 _HARD_SPLIT = re.compile(r"(?<=[？?；;。!！])\s*")
 _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4
+# What a part may say besides question words and still name nothing (分别是什么, 都在哪里, 具体指啥).
+_ASKS_ONLY = re.compile(r"分别|各自|具体|请问|一下|都|又|还|也|是|有|在|的|些|了|吧|里|指|说|讲|到底|究竟|呀|啊")
+_HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
 _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市民|居民|群众|老百姓|本地人)(?![民口才])",
@@ -116,6 +119,12 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
     if len(merged) > 1 and not _QUESTION_WORD.search(merged[-1]):
         tail = merged.pop()
         merged[-1] += tail
+    # A question that names nothing of its own (「…有几条发展带，分别是什么？」, 「…，都在哪里？」)
+    # asks more of the thing of the one before it: one part.
+    merged = [p for p in merged if p.strip()]
+    for i in range(len(merged) - 1, 0, -1):
+        if len(_HAN_RE.findall(_ASKS_ONLY.sub("", _QUESTION_WORD.sub("", merged[i])))) < 2:
+            merged[i - 1] += merged.pop(i)
     merged = [d for p in merged for d in distribute(p)]
     if len(merged) > max_parts:
         merged = merged[: max_parts - 1] + ["".join(merged[max_parts - 1:])]

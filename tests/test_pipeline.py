@@ -1107,3 +1107,17 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     assert ranker.rank("达州的机场怎么安排？（航线）", "达州的机场怎么安排？")[0].id == "1.6"
     nine = SentenceRanker([retriever.index.clause("9")], [1.0], retriever.index.tokenizer)
     assert nine.rank("重点发展的四大产业是什么")[0].id == "9.2"
+
+
+@pytest.mark.parametrize("question,parts", [
+    # a question naming nothing of its own asks more of the one before it
+    ("川东北有几个市，分别是哪些？", ["川东北有几个市，分别是哪些？"]),
+    ("要新建几个机场，都在哪里？", ["要新建几个机场，都在哪里？"]),
+    ("“三带”指哪几条带？具体是什么？", ["“三带”指哪几条带？具体是什么？"]),
+    # Near misses: each names a thing of its own.
+    ("达州的定位是什么？广元呢？", ["达州的定位是什么？", "广元呢？"]),
+    ("文件提到广安示范区了吗？是放在什么背景下说的？", ["文件提到广安示范区了吗？", "是放在什么背景下说的？"]),
+    ("贫困县什么时候摘帽？贫困人口要实现什么？", ["贫困县什么时候摘帽？", "贫困人口要实现什么？"]),
+])
+def test_a_part_naming_nothing_joins_the_one_before(question, parts):
+    assert split_question(question) == parts

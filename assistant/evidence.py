@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from .citations import Verifier, _repetitive, support
+from .citations import _HAN_RE, Verifier, _repetitive, support
 from .corpus import Clause, Sentence
 
 ANSWER_TAG = "回答："
@@ -40,7 +40,6 @@ _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4
 # What a part may say besides question words and still name nothing (分别是什么, 都在哪里, 具体指啥).
 _ASKS_ONLY = re.compile(r"分别|各自|具体|请问|一下|都|又|还|也|是|有|在|的|些|了|吧|里|指|说|讲|到底|究竟|呀|啊")
-_HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
 _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市民|居民|群众|老百姓|本地人)(?![民口才])",
@@ -52,10 +51,11 @@ _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市�
 
 
 # Who an opening statement of circumstances is about: the asker or their family.
-_ASKER = r"(?:我们?|我家|俺|本人|家里(?:人|老人)?|家人|家里的?老人|老人|孩子|父母|爸妈)"
-# ... but a clause saying what the asker wants to know names what is asked (「我想了解南充和达州，…」).
+_ASKER = r"(?:我们?|我家|俺|本人|家里(?:人|的?老人)?|家人|老人|孩子|父母|爸妈)"
+# How a further clause of such a statement goes on (「…，常去达州看门诊，…」).
 _GOING_ON = (r"(?:常|常常|经常|平时|有时|每周|每月|现在|以前|后来|想|打算|准备|也|还|又|再)*"
               r"(?:在|去|到|回|住)")
+# ... but a clause saying what the asker wants to know names what is asked (「我想了解南充和达州，…」).
 _ASKING_VERB = re.compile(r"知道|了解|想问|请问|打听|咨询|关心|关注|查一?下|看看")
 
 
@@ -79,13 +79,13 @@ def without_residence(question: str, places: Collection[str]) -> str:
     # 南充大医院复查，…」): the clause naming the asker, then clauses going on with where they go
     # and what they do there.
     clause = r"[^，,。？?！!；;]{{0,12}}?(?:{})[^，,。？?！!；;]{{2,12}}[，,]".format(names)
-    pattern, kept, rest = (re.compile((_GOING_ON if going_on else _ASKER) + clause), "",
-                           out.lstrip("，,、 "))
+    further = re.compile(_GOING_ON + clause)
+    pattern = further if going_on else re.compile(_ASKER + clause)
+    kept, rest = "", out.lstrip("，,、 ")
     while (said := pattern.match(rest)) and not _QUESTION_WORD.search(said.group(0)) \
             and not _ASKING_VERB.search(said.group(0)):
         kept += re.sub(f"(?:{names})的?", "", said.group(0))
-        rest = rest[said.end():]
-        pattern = re.compile(_GOING_ON + clause)
+        rest, pattern = rest[said.end():], further
     out = kept + rest if kept else out
     out = out.lstrip("，,、 ")
     return out if len(out) >= 4 else question
@@ -121,7 +121,6 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
         merged[-1] += tail
     # A question that names nothing of its own (「…有几条发展带，分别是什么？」, 「…，都在哪里？」)
     # asks more of the thing of the one before it: one part.
-    merged = [p for p in merged if p.strip()]
     for i in range(len(merged) - 1, 0, -1):
         if len(_HAN_RE.findall(_ASKS_ONLY.sub("", _QUESTION_WORD.sub("", merged[i])))) < 2:
             merged[i - 1] += merged.pop(i)

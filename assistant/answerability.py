@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
-from .evidence import STATES_RE, asks_overview
+from .evidence import _ASKER, STATES_RE, asks_overview, names_own
 from .lexical import abbreviations
 from .retrieval import SearchResult
 
@@ -45,7 +45,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # 「安排了多少专项资金」: money however it is qualified (not 「多少投资项目」, a count).
     ("具体金额", re.compile(r"多少[^，,。？?、]{0,4}?(?:钱|资金|经费|预算|拨款)|多少[^，,。？?、]{0,4}?投资(?!项目|主体|企业)|"
                       r"(?:资金|经费|预算|拨款|投资额)[^，,。？?]{0,4}(?:多少|几)|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
-                      r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|价格"),
+                      r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|"
+                      # a price asked for, not one described (「价格实惠的幼儿园」)
+                      r"(?:价格|价钱|票价|收费|学费|费用)[^，,。？?]{0,4}(?:多少|几|标准|怎么定|怎么算)|什么价"),
      re.compile(r"\d+(\.\d+)?\s*(亿|万)?元|[一二三四五六七八九十百千万亿]+元")),
     # A count ("几个") can be answered by an enumeration; a measure ("多少", "多大") needs a number
     # that is not a year. 「哪几个」 asks which, not how many.
@@ -57,8 +59,8 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("具体数字", re.compile(r"多少(?!" + _PROVISIONS + r")|多大|多长|多高|多宽|多远"),
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).
-    ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人)"
-                      r"(是谁|叫什么|姓什么|是哪位)|姓名|哪位|哪个人"),  # 「由哪位省领导召集」 asks for a person
+    ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|责任人|主席|董事长|总经理|部长|厅长|召集人)"
+                      r"[^，,。？?]{0,2}(是谁|叫什么|姓什么|是哪位)|姓名|哪位|哪个人"),  # 「由哪位省领导召集」 asks for a person
      re.compile(r"院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志|"
                 r"(?<!组织)领导|官员|专家")),
     ("联系方式", re.compile(r"电话|热线|手机号|邮箱|网址|官网|联系方式|联系人|办公地址|在哪办公"),
@@ -99,7 +101,7 @@ _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪�
                              r"出现|提到|提及|涉及|写到|说到|讲到|所有|全部|相关|有关|"
                              r"分别|各自|这份|这个|[一二三四五六七八九十两几]+[个条项所家类座大种]")
 # Words that ask (a clause with one is a question, not a statement that opens it).
-_ASKING = re.compile(r"什么|怎么|怎样|如何|哪|多少|几|是否|有没有|能不能|会不会|吗|呢|啥|[？?]")
+_ASKING = re.compile(r"什么|怎么|怎样|如何|哪|多少|(?<![好这那十没])几|是否|有没有|能不能|会不会|吗|呢|啥|[？?]")
 # A document named by its title in 《》 (「帮我总结《成渝地区双城经济圈建设规划纲要》」).
 _TITLED_RE = re.compile(r"《([^《》]{2,60})》")
 _HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
@@ -186,7 +188,7 @@ def _counted(noun: str, evidence: str) -> bool:
 # A quantity asked of each member of a group, and the figures (not years) that could give it.
 _EACH = re.compile(r"各自|分别|每个(?:市|县|区|地方)|每(?:市|县)|各(?:市|县|区)(?!之间|间)")
 _FIGURE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.]*年)")
-_ACTUAL = re.compile(r"实际|已经|目前|现在|当前|去年|前年|上一?年|截至|截止到|至今")
+_ACTUAL = re.compile(r"实际|最终|已经|目前|现在|当前|去年|前年|上一?年|截至|截止到|至今")
 _TARGET = re.compile(r"目标|计划|规划|力争|要求|预期|预计|要达到|要突破|要破")
 _OUTCOME = re.compile(r"已经|已(?:完成|实现|达到|建成)|完成了|实现了|达到了|截至|同比")
 
@@ -221,9 +223,32 @@ def asks_which(question: str) -> bool:
     return bool(_WHICH_RE.search(unicodedata.normalize("NFKC", question)))
 
 
+# A question opening with the asker's own circumstances (「我在外地上班交社保，回老家办手续很麻烦，
+# 政策有没有说能跨地方办？」), or with statements before a question that names its own thing
+# (「回来办医保手续很折腾，异地就医能直接结算吗？」): the statements ask nothing, what is asked
+# starts with the first clause that asks. Not 「巴中机场的建设资金，是多少？」: its asking clause
+# names nothing, it asks of the clause before.
+_STORY_RE = re.compile(_ASKER)
+_OWN_QUESTION_CHARS = 5
+_ASKS_CLAUSE = re.compile(_ASKING.pattern + r"|多久|多长|多大|多高|多远|多宽|何时|谁|为何|为什么|能否|可否")
+
+
+def asking(question: str) -> str:
+    """The question from its first asking clause on, when statements open it (above)."""
+    q = unicodedata.normalize("NFKC", question)
+    clauses = re.split(r"(?<=[，,；;。！!])", q)
+    i = 0
+    while i < len(clauses) - 1 and not _ASKS_CLAUSE.search(clauses[i]):
+        i += 1
+    if i and _ASKS_CLAUSE.search(clauses[i]) and (
+            _STORY_RE.match(q) or names_own(clauses[i]) >= _OWN_QUESTION_CHARS):
+        return "".join(clauses[i:])
+    return q
+
+
 def asked_kind(question: str) -> str:
     """The kind of information a question asks for ("" for an open question)."""
-    q = unicodedata.normalize("NFKC", question)
+    q = asking(question)
     for name, asks, _ in ASKS:
         if asks.search(q):
             return name
@@ -233,7 +258,7 @@ def asked_kind(question: str) -> str:
 def kind_pattern(question: str) -> re.Pattern | None:
     """What evidence must hold for the kind of answer `question` asks (a year, an amount), or
     None for an open question."""
-    q = unicodedata.normalize("NFKC", question)
+    q = asking(question)
     return next((holds for _, asks, holds in ASKS if asks.search(q)), None)
 
 
@@ -241,7 +266,7 @@ def gives_kind(question: str, line: str, evidence: str) -> bool:
     """Whether `line` gives the kind of answer `question` asks for (a date, a number...) when
     its `evidence` has one: 「脱贫的时间节点是哪年」 is not answered by a line without a year taken
     from a sentence that has it."""
-    q = unicodedata.normalize("NFKC", question)
+    q = asking(question)
     for _, asks, holds in ASKS:
         if asks.search(q):
             return bool(holds.search(unicodedata.normalize("NFKC", line))) or not holds.search(
@@ -431,7 +456,7 @@ class AnswerabilityJudge:
         if vague := [n for n in self.which(q) if self.names_none(n, evidence)]:
             return Answerability(False, f"文件没有列出具体的{vague[0]}", vague[0])
         for name, asks, holds in ASKS:
-            if asks.search(q):
+            if asks.search(asking(q)):
                 # 「完成时间、责任人，文件要求写明吗」 is answered by the text requiring them
                 # stated (明确时间表、…责任人), not by a date it does not give.
                 if STATES_RE.search(q) and _REQUIRES_STATED.search(ev):

@@ -34,12 +34,21 @@ QUOTE_CHARS = 60  # a quoted evidence sentence longer than this is cut to its re
 
 # A question asks several things when its sentences are separate questions
 # (「…是什么？…怎么协同？」) or clauses joined by a comma each carry a question word.
-_QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|怎么|怎样|如何|几|吗|呢|是否|有没有|能否|为何|为什么|啥")
+_QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|怎么|怎样|如何|(?<![好这那十没])几|吗|呢|是否|有没有|能否|为何|为什么|啥")
 _HARD_SPLIT = re.compile(r"(?<=[？?；;。!！])\s*")
 _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4
-# What a part may say besides question words and still name nothing (分别是什么, 都在哪里, 具体指啥).
-_ASKS_ONLY = re.compile(r"分别|各自|具体|请问|一下|都|又|还|也|是|有|在|的|些|了|吧|里|指|说|讲|到底|究竟|呀|啊")
+# What a part may say besides question words and still name nothing (分别是什么, 都在哪里, 具体指啥)
+# ... and besides asking where the text says it (对应哪一条, 归在哪一条, 文件哪一条专门讲).
+_LOCATE_ONLY = re.compile(r"一?(?:条|款|章|段|部分)|对应|归在|归于|属于|放在|翻到|查|看|专门|文件|文中|原文|意见|写|提")
+_ASKS_ONLY = re.compile(r"分别|各自|具体|实际|最终|目前|请问|一下|都|又|还|也|是|有|在|的|些|了|吧|里|指|说|讲|到底|究竟|呀|啊")
+
+
+def names_own(part: str) -> int:
+    """How many characters of a part name something: not its question words, nor words asking
+    more of a thing named before (分别, 具体) or where the text says it (对应哪一条)."""
+    own = _LOCATE_ONLY.sub("", _LOCATE_RE.sub("", part))
+    return len(_HAN_RE.findall(_ASKS_ONLY.sub("", _QUESTION_WORD.sub("", own))))
 
 
 _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市民|居民|群众|老百姓|本地人)(?![民口才])",
@@ -51,7 +60,7 @@ _RESIDENT = (r"(?:我是|我在|我家在|家在|住在|家住)?({})(?:人|市�
 
 
 # Who an opening statement of circumstances is about: the asker or their family.
-_ASKER = r"(?:我们?|我家|俺|本人|家里(?:人|的?老人)?|家人|老人|孩子|父母|爸妈)"
+_ASKER = r"(?:我们?|我家|俺|本人|家里(?:人|的?老人)?|家人|老人|孩子|娃|父母|爸妈)"
 # How a further clause of such a statement goes on (「…，常去达州看门诊，…」).
 _GOING_ON = (r"(?:常|常常|经常|平时|有时|每周|每月|现在|以前|后来|想|打算|准备|也|还|又|再)*"
               r"(?:在|去|到|回|住)")
@@ -121,8 +130,9 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
         merged[-1] += tail
     # A question that names nothing of its own (「…有几条发展带，分别是什么？」, 「…，都在哪里？」)
     # asks more of the thing of the one before it: one part.
+    # So does a part asking only where the text says it (「…，对应哪一条？」「文件哪一条专门讲？」).
     for i in range(len(merged) - 1, 0, -1):
-        if len(_HAN_RE.findall(_ASKS_ONLY.sub("", _QUESTION_WORD.sub("", merged[i])))) < 2:
+        if names_own(merged[i]) < 2:
             merged[i - 1] += merged.pop(i)
     merged = [d for p in merged for d in distribute(p)]
     if len(merged) > max_parts:
@@ -247,6 +257,32 @@ def _merge_to_questions(pieces: list[str]) -> list[str]:
     if buf.strip():
         out[-1] += buf
     return out
+
+
+# How a clause introduces what is then asked of (「说到广元，…」「关于南充，…」): a topic, not a statement.
+_TOPIC_OPENING = re.compile(r"^(?:关于|对于|至于|说到|讲到|谈到|提到|那么?|请问|我想问|想问)")
+# A statement says this much besides its place (「冬天灰蒙蒙的雾霾天气不少」, not 「的空气污染」).
+_STATEMENT_CHARS = 6
+
+
+def without_opening_places(question: str, places: Collection[str]) -> str:
+    """The question without the places of the statements that open it, before the first clause
+    that asks: 「广元冬天灰蒙蒙的雾霾天气不少，这份文件对治理空气污染有啥措施？」 asks about air
+    pollution; 广元 is where the asker sees it. The question itself when nothing opens it so
+    (「广元的定位是什么」, 「说到广元，它的定位是什么」, 「广元的空气污染，文件有啥措施」)."""
+    clauses = re.split(r"(?<=[，,；;。！!])", question)
+    first = next((k for k, c in enumerate(clauses) if _QUESTION_WORD.search(c)), 0)
+    if first == 0 or not places:
+        return question
+    names = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))
+    opening = []
+    for c in clauses[:first]:
+        bare = re.sub(f"(?:{names})的?", "", c)
+        if bare != c and (_TOPIC_OPENING.match(c)
+                          or len(_HAN_RE.findall(bare)) < _STATEMENT_CHARS):
+            return question
+        opening.append(bare)
+    return "".join(opening) + "".join(clauses[first:])
 
 
 # 「写在哪一条」「在文件哪里」「哪个部分讲…」: asks where the document says something, not what.

@@ -22,7 +22,7 @@ from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattrib
 from .corpus import Clause, Sentence, arabic_numbers, normalize
 from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, PartAnswer, SentenceRanker, align,
                        asks_location, asks_yes_no, counted_in, is_heading, overview_topic, trim,
-                       up_to_terms)
+                       up_to_terms, without_opening_places)
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
@@ -122,6 +122,14 @@ class PartWriter:
                      if p in question and p not in self.context_terms
                      for c in cs]
         naming = [s for s in eligible if any(p in s.text for p in [*named, *compounds])]
+        # A place named only in a statement opening the question (「广元冬天雾霾不少，文件对治理
+        # 空气污染有啥措施」) is where the asker is, not what is asked, when the sentences naming
+        # it share none of the question's other words: the part is planned without it.
+        if naming and own and not any(t in s.text for s in naming for t in mine
+                                      if len(t) >= 2 and t not in named):
+            bare = without_opening_places(own, named)
+            if bare != own:
+                return self.plan(without_opening_places(question, named), ranker, bare)
         # If none does, the text does not say this of the place (「绵阳的产业怎么发展」: another
         # sentence's 产业 is not 绵阳's).
         eligible = naming if named or compounds else eligible

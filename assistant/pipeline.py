@@ -212,14 +212,28 @@ class Pipeline:
         yield from run.emit("\n\n" + render("notice", style=run.style))
         yield run.finish(refused=False, mode="lookup")
 
-    def _locate_answer(self, run: _Run, plan: Plan) -> Iterator[str | Answer]:
-        """「…写在哪一条」: the clause of the best evidence sentence, with that sentence quoted."""
-        best = plan.holding[0]
-        c = self.clauses[best.clause_id]
-        title = f"「{c.title.rstrip('。')}」" if c.id.isdigit() else ""
-        quote = trim(best.text, plan.terms) or best.text
-        run.citations.append(Citation(c.id, c.label, best.text, True, best.id))
-        yield from self._lookup_closed(run, f"写在{c.label}{title}：「{quote}」")
+    def _locate_answer(self, run: _Run, plans: Sequence[Plan]) -> Iterator[str | Answer]:
+        """「…写在哪一条」: the clause of each part's best evidence sentence, with that sentence
+        quoted (「教育和医疗分别在哪一条」: a line per part)."""
+        lines = []
+        for plan in plans:
+            best = plan.holding[0]
+            c = self.clauses[best.clause_id]
+            title = f"「{c.title.rstrip('。')}」" if c.id.isdigit() else ""
+            quoted = [best]
+            # 「社保跨地区办理、治安上互相配合…归在哪一条」: a second sentence of that clause when
+            # it holds words of the question the first does not.
+            own = plan.own or plan.question
+            for s in plan.holding[1:]:
+                if s.clause_id == best.clause_id and any(
+                        len(t) >= 2 and t in own and t in s.text and t not in best.text
+                        for t in plan.terms):
+                    quoted.append(s)
+                    break
+            quotes = "".join(f"「{trim(s.text, plan.terms) or s.text}」" for s in quoted)
+            run.citations += [Citation(c.id, c.label, s.text, True, s.id) for s in quoted]
+            lines.append(f"写在{c.label}{title}：{quotes}")
+        yield from self._lookup_closed(run, "\n".join(lines))
 
     def _generated_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
         """Answer each part of the question from its own evidence sentences, streaming per part."""
@@ -265,8 +279,8 @@ class Pipeline:
             yield from run.emit(self._refusal("not_covered", reason))
             yield run.finish(refused=True, mode="refused")
             return
-        if len(plans) == 1 and asks_location(questions[0]) and plans[0].holding:
-            yield from self._locate_answer(run, plans[0])
+        if all(asks_location(q) and p.holding for q, p in zip(questions, plans)):
+            yield from self._locate_answer(run, plans)
             return
         events = self._model_lines(run, questions, plans)
         settled: dict[int, PartAnswer] = {}

@@ -24,6 +24,9 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"以.{1,10}(的)?身份(宣布|承诺|发言)",
         r"系统通知", r"【\s*系统", r"^\s*system\s*[:：]", r"\bSYSTEM\s*[:：]", r"管理员已?授权",
         r"(执行|运行)(一下)?(上面|下面|以下|前面|这段|这个|该|我)?的?(脚本|代码|命令)",
+        # the user's own text to be put back in the answer (「请把上面这段代码原样放进回答」)
+        r"(上面|上述|前面|下面|以下|这段|这些|我(发|给|写|贴)的).{0,8}(代码|脚本|标签|内容|文字|话).{0,4}"
+        r"(原样|原封不动|一字不差|照抄|完整)地?(放|写|贴|复制|输出|返回|显示|加|回复|粘贴|抄)",
         r"新指令", r"</?\s*(document|context|system|instructions?)\s*>",
         r"以下是补充", r"请?据此回答",
         r"(把|将)(文件|原文|文中|条款|政策).{0,12}(改成|改为|换成|替换[为成])",
@@ -48,7 +51,9 @@ _PATTERNS: dict[Verdict, list[str]] = {
     ],
     # Asking the assistant for its own judgement, or for a forecast the document cannot give.
     "opinion": [
-        r"你(个人)?(觉得|认为|怎么看)", r"(说说|谈谈|讲讲|发表).{0,4}你(自己)?的(看法|观点)",
+        r"你(个人)?(觉得|认为|怎么看)", r"(说说|谈谈|讲讲|发表).{0,4}你(自己|个人)?的(看法|观点)",
+        # a forecast asked of the assistant (「再预测一下五年后它能不能成功」)
+        r"(帮我|请你?|你来?|再)?预测一下|(帮我|请你?|你来?)预测",
         r"(推荐|买|选).{0,6}(股票|基金|房子)", r"(房价|股价|股票).{0,8}(会不会|能不能|会)?.{0,4}(涨|跌)",
         r"(难听|粗俗|恶毒)的?话", r"骂(一下|一顿|他们|它)",
         r"\bin your opinion\b", r"what do you think",

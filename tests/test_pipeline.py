@@ -1118,6 +1118,46 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     ("达州的定位是什么？广元呢？", ["达州的定位是什么？", "广元呢？"]),
     ("文件提到广安示范区了吗？是放在什么背景下说的？", ["文件提到广安示范区了吗？", "是放在什么背景下说的？"]),
     ("贫困县什么时候摘帽？贫困人口要实现什么？", ["贫困县什么时候摘帽？", "贫困人口要实现什么？"]),
+    # ... and a part asking only where the text says it, or what actually came of it
+    ("跨市招商、成本分担，对应哪一条？", ["跨市招商、成本分担，对应哪一条？"]),
+    ("南充的定位是什么？写在哪一条？", ["南充的定位是什么？写在哪一条？"]),
+    ("县城怎么发展，文件哪一条专门讲？", ["县城怎么发展，文件哪一条专门讲？"]),
+    ("GDP目标有没有完成，实际是多少？", ["GDP目标有没有完成，实际是多少？"]),
+    # Near misses: a locate part naming its own thing; 好几 asks nothing.
+    ("教育写在哪一条，医疗写在哪一条？", ["教育写在哪一条，", "医疗写在哪一条？"]),
+    ("我问了好几遍，南充的定位是什么？", ["我问了好几遍，南充的定位是什么？"]),
 ])
 def test_a_part_naming_nothing_joins_the_one_before(question, parts):
     assert split_question(question) == parts
+
+
+@pytest.mark.parametrize("question,asked", [
+    # statements of the asker's circumstances, or before a question of its own, ask nothing
+    ("我在外地上班，办社保手续很麻烦，能跨地方办吗？", "能跨地方办吗？"),
+    ("回来办医保手续很折腾，异地就医能直接结算吗？", "异地就医能直接结算吗？"),
+    # Near misses: the asking clause asks of the clause before; nothing opens it.
+    ("巴中机场的建设资金，是多少？", "巴中机场的建设资金，是多少？"),
+    ("办理社保手续的流程，文件写了吗？", "办理社保手续的流程，文件写了吗？"),
+    ("申请流程是什么？", "申请流程是什么？"),
+])
+def test_the_kind_asked_is_read_from_what_asks(question, asked):
+    import unicodedata
+
+    from assistant.answerability import asking
+
+    assert asking(question) == unicodedata.normalize("NFKC", asked)
+
+
+@pytest.mark.parametrize("question,bare", [
+    ("广元冬天灰蒙蒙的雾霾天气不少，这份文件对治理空气污染有啥措施？",
+     "冬天灰蒙蒙的雾霾天气不少，这份文件对治理空气污染有啥措施？"),
+    # Near misses: a topic, not a statement; the place in the asking clause.
+    ("说到广元，它的定位是什么？", "说到广元，它的定位是什么？"),
+    ("广元的空气污染，文件有啥措施？", "广元的空气污染，文件有啥措施？"),
+    ("广元的定位是什么？", "广元的定位是什么？"),
+    ("冬天雾霾天气不少，广元有什么措施？", "冬天雾霾天气不少，广元有什么措施？"),
+])
+def test_places_of_an_opening_statement(question, bare):
+    from assistant.evidence import without_opening_places
+
+    assert without_opening_places(question, ["广元"]) == bare

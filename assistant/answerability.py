@@ -25,13 +25,19 @@ from dataclasses import dataclass
 from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
 from .evidence import _ASKER, STATES_RE, asks_overview, names_own
-from .lexical import abbreviations
+from .lexical import abbreviations, initials
 from .retrieval import SearchResult
 
 # Kinds of provision a text makes (「有多少办法」 asks for them, not for a number).
 _PROVISIONS = r"(?:[^，。？?！!]{0,6}?(?:办法|措施|举措|政策|招|安排|对策))"
+# Things that come about (a project built, a target reached, an application approved).
+_DONE = r"(?:成功|建成|完成|通车|获批|落地|实现|突破|达到|开通|竣工|投产|批下来)"
 # What a question asks for, by the form of the question → what the evidence must then contain.
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
+    # Whether a thing has come about (「申遗成功了吗」「巴中机场建成了没有」): a policy text sets
+    # tasks and targets; it answers only where it reports what has been done (已建成).
+    ("实际进展", re.compile(_DONE + r"了(?:吗|没有?)|(?:有没有|是否已经?|是不是已经)" + _DONE + r"(?![性口的])"),
+     re.compile(r"已经|已(?:完成|实现|达到|建成|开通|获批|成功)|(?:完成|实现|达到|建成|开通|获批|成功)了|截至")),
     ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
     # 「每周开行几趟」 asks how often as 「每年开几次」 does.
@@ -285,6 +291,7 @@ class AnswerabilityJudge:
         self._places = frozenset(p for p in places if normalize(p) in self.document)
         # ... nor is one it writes by abbreviation only (川陕甘 for 陕西): that is not absent.
         self.abbreviated = abbreviations(document_text)  # place → the compounds naming it
+        self.initials = initials(document_text)  # 广 of 广安: in 广深 it stands for 广安
         self._elsewhere = frozenset(p for p in places if normalize(p) not in self.document
                                     and p not in self.abbreviated)
         self._longest_first = sorted(self._elsewhere | self._places, key=len, reverse=True)
@@ -417,7 +424,7 @@ class AnswerabilityJudge:
         # A place is named by a two-place compound too, which speaks of the pair (四川 and 重庆:
         # 川渝共建); a longer one names a region or route spanning several (川渝陕甘结合部, 渝新欧).
         if named and any(p in self.abbreviated for p in named):
-            runs = abbreviations(evidence)  # in the sentence itself, not its neighbours
+            runs = abbreviations(evidence, self.initials)  # in the sentence, not its neighbours
         absent = [p for p in named if normalize(p) not in around
                   and not any(len(c) == 2 for c in (runs.get(p, ()) if p in self.abbreviated
                                                      else ()))]

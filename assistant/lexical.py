@@ -187,23 +187,50 @@ def _abbreviation_table() -> dict[str, str]:
     return dict(line.split("\t", 1) for line in rows if line.strip() and not line.startswith("#"))
 
 
-def abbreviations(text: str) -> dict[str, list[str]]:
+@functools.lru_cache(maxsize=1)
+def _cities() -> tuple[str, ...]:
+    """The gazetteer's names above county level (places.txt without its county block)."""
+    from importlib.resources import files
+
+    rows = files("assistant").joinpath("places.txt").read_text("utf-8").splitlines()
+    names, inside = [], False
+    for line in rows:
+        if line.startswith("#"):
+            inside = "county level" in line and "end" not in line
+            continue
+        if not inside:
+            names += line.split()
+    return tuple(names)
+
+
+def initials(text: str) -> str:
+    """The first characters of the cities and provinces `text` names in full (广 of 广安, 成 of
+    成都): next to an abbreviation they stand for those places (广深 = 广安–深圳, 成渝)."""
+    return "".join(sorted({p[0] for p in _cities() if len(p) >= 2 and p in text}))
+
+
+def abbreviations(text: str, local: str | None = None) -> dict[str, list[str]]:
     """The place names `text` writes as one character of a compound of abbreviations: name →
-    those compounds, most frequent first (陕西 → 川陕, 川陕甘; 法国 → 中法; 重庆 → 川渝, 渝新欧).
-    A run of abbreviation characters that overlaps a full name (「四川日报」: 川日) is no
-    compound."""
+    those compounds, most frequent first (陕西 → 川陕, 川陕甘; 法国 → 中法; 重庆 → 川渝, 渝新欧;
+    深圳 → 广深, with 广 the initial of a place the text names in full: `local`, by default
+    `initials(text)`). A run of such characters that overlaps a full name (「四川日报」: 川日,
+    南京) is no compound, nor is a run without an abbreviation of the table."""
     table = _abbreviation_table()
-    chars = "".join(sorted(set(table.values()) | set(_JOINERS)))
-    names = [m.span() for m in re.finditer(
-        "|".join(sorted(map(re.escape, table), key=len, reverse=True)), text)]
+    local = initials(text) if local is None else local
+    marks = set(table.values())
+    chars = "".join(sorted(marks | set(_JOINERS) | set(local)))
+    full = sorted({*table, *_cities()}, key=len, reverse=True)
+    names = [m.span() for m in re.finditer("|".join(map(re.escape, full)), text)]
     counts: dict[str, int] = {}
     for m in re.finditer(f"[{chars}]{{2,}}", text):
-        if not any(a < m.end() and m.start() < b for a, b in names):
+        if set(m.group(0)) & marks and not any(a < m.end() and m.start() < b for a, b in names):
             counts[m.group(0)] = counts.get(m.group(0), 0) + 1
     found: dict[str, list[str]] = {}
     for run in sorted(counts, key=lambda r: -counts[r]):
         for name, char in table.items():
-            if char in run:
+            # 广深 names 深圳 through 广 of 广安; 成渝 adds nothing to a 重庆 the text names in
+            # full (a compound through an initial is read only for a place named no other way).
+            if char in run and not (set(run) & set(local) - marks and name in text):
                 found.setdefault(name, []).append(run)
     return found
 

@@ -221,6 +221,11 @@ NEAR_MISS = [
     # two topics, then where: one locate question
     "跨市招商、合作项目的收益分配，在文件哪一部分？",
     "医疗检查结果互认、双向转诊，属于哪一条？",
+    # 突破 / 实现 / 落地 / 建成 that do not ask whether something has come about
+    "文件有没有突破性的改革举措？", "到2022年地区生产总值要突破多少？",
+    "有没有落地的产业园区合作项目？", "巴中机场要建成什么样的机场，文件怎么说？",
+    # a city the text names only in a compound with a place it names in full (广深: 广安–深圳)
+    "川东北和深圳之间有什么合作？",
     # 实际 / 最终 / 预测 that ask no outcome and request no forecast
     "文件里的实际举措有哪些，怎么推进城乡供水一体化？",
     "川东北最终要建成什么样的经济区？",
@@ -301,6 +306,8 @@ def test_near_misses_are_answered(pipeline, question):
     "省财政每年拿出多少配套资金支持川东北？", "重点工作没完成的单位会受到什么处罚？",
     "工作不力的干部会被问责吗？", "5个市里哪个市发展得最好？", "川东北各市的经济总量怎么排名？",
     "川东北的经济增速比全省平均高吗？",
+    # whether something has come about: a plan reports no outcome
+    "米仓道、金牛道申遗成功了吗？", "巴中机场建成了没有？", "成南达万高铁是否已经通车？",
     # a price asked for; a person's name; a figure actually reached
     "幼儿园一个月收费标准是多少？", "达州落实意见的负责人叫什么名字？",
     "2022年川东北地区生产总值最终实际达到了多少？",

@@ -169,6 +169,19 @@ def test_places_named_by_abbreviation_are_found_in_their_compounds():
     assert "贵州" not in found and "中国" not in found
 
 
+def test_a_city_initial_next_to_an_abbreviation_stands_for_a_place_named_in_full():
+    from assistant.lexical import abbreviations
+
+    text = "加快广安示范区建设。深化广深合作，推进广深产业园建设。承接成渝地区产业转移，去成都、重庆。"
+    found = abbreviations(text)
+    assert found["深圳"] == ["广深"]  # 广 of 广安, named in full
+    assert "重庆" not in found  # 成渝: 重庆 is named in full
+    # Near misses: no initial of a place the text names; a full name; no abbreviation at all.
+    assert "深圳" not in abbreviations("深化广深合作。")
+    assert "北京" not in abbreviations("去南京和成都。") and "南京" not in abbreviations("去南京和成都。")
+    assert abbreviations("广安、南充、成都的平台。") == {}
+
+
 def test_the_glossary_searches_a_place_with_the_compounds_naming_it():
     from assistant.lexical import Glossary
 

@@ -222,7 +222,7 @@ NEAR_MISS = [
     "跨市招商、合作项目的收益分配，在文件哪一部分？",
     "医疗检查结果互认、双向转诊，属于哪一条？",
     # 突破 / 实现 / 落地 / 建成 that do not ask whether something has come about
-    "文件有没有突破性的改革举措？", "到2022年地区生产总值要突破多少？",
+    "文件有没有突破性的改革举措？", "地区生产总值力争突破的目标是多少亿元？",
     "有没有落地的产业园区合作项目？", "巴中机场要建成什么样的机场，文件怎么说？",
     # a city the text names only in a compound with a place it names in full (广深: 广安–深圳)
     "川东北和深圳之间有什么合作？",

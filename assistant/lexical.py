@@ -219,7 +219,8 @@ def abbreviations(text: str, local: str | None = None) -> dict[str, list[str]]:
     local = initials(text) if local is None else local
     marks = set(table.values())
     chars = "".join(sorted(marks | set(_JOINERS) | set(local)))
-    full = sorted({*table, *_cities()}, key=len, reverse=True)
+    # (粤港澳 and 京津冀 are themselves compounds of abbreviations, not names that block one)
+    full = sorted({n for n in {*table, *_cities()} if not set(n) <= marks}, key=len, reverse=True)
     names = [m.span() for m in re.finditer("|".join(map(re.escape, full)), text)]
     counts: dict[str, int] = {}
     for m in re.finditer(f"[{chars}]{{2,}}", text):

@@ -225,7 +225,7 @@ NEAR_MISS = [
     "文件有没有突破性的改革举措？", "地区生产总值力争突破的目标是多少亿元？",
     "有没有落地的产业园区合作项目？", "巴中机场要建成什么样的机场，文件怎么说？",
     # a city the text names only in a compound with a place it names in full (广深: 广安–深圳)
-    "川东北和深圳之间有什么合作？",
+    "川东北和深圳之间有什么合作？", "跟广东那边有合作吗？",
     # 实际 / 最终 / 预测 that ask no outcome and request no forecast
     "文件里的实际举措有哪些，怎么推进城乡供水一体化？",
     "川东北最终要建成什么样的经济区？",

@@ -180,6 +180,9 @@ def test_a_city_initial_next_to_an_abbreviation_stands_for_a_place_named_in_full
     assert "深圳" not in abbreviations("深化广深合作。")
     assert "北京" not in abbreviations("去南京和成都。") and "南京" not in abbreviations("去南京和成都。")
     assert abbreviations("广安、南充、成都的平台。") == {}
+    # a region named by abbreviations only is a compound of them, not a full name
+    region = abbreviations("对接京津冀、长三角、粤港澳大湾区。")
+    assert region["广东"] == ["粤港澳"] and region["北京"] == ["京津冀"]
 
 
 def test_the_glossary_searches_a_place_with_the_compounds_naming_it():

@@ -26,6 +26,7 @@ from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, PartAnswer, Se
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
+_BETWEEN = re.compile(r"之间|相互|互相|彼此")
 RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
 REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
@@ -145,7 +146,8 @@ class PartWriter:
         # (And the rare one-character words: 「锂钾资源要建成什么」 is about 锂 and 钾.)
         rare = [t for t in dict.fromkeys(content + searched + singles)
                 if 1 <= self.clause_count(t) <= RARE_CLAUSES
-                and t not in self.titles]  # 振兴 of 「…振兴发展的实施意见」 is everywhere in sense
+                and t not in self.titles  # 振兴 of 「…振兴发展的实施意见」 is everywhere in sense
+                and not _BETWEEN.fullmatch(t)]  # 之间 relates things, it names none
         # A quantity or date of a thing the text names in few clauses must be given in a
         # sentence naming it, the rarest of the question's words, when the best sentence for the
         # question names it (the question is about that thing): 「红鱼洞水库的库容有多大」 is

@@ -465,6 +465,12 @@ def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, s
     # character the text writes only inside longer words (着 of 着力, 老 of 老区) names nothing
     ("我是达州山区的村民，村里好多人还住着老土坯房，有改造的说法吗？", "14.2"),
     ("我在广安住，常去南充看门诊，跨市看病能直接结账吗？", "20.4"),
+    # 之间 relates the cities, it does not name what is asked (not 20's 各市之间)
+    ("闹洪水闹干旱的时候，各市之间的汛情旱情信息共享吗？", "22.2"),
+    # a place in a statement opening the question is where the asker is (not 6's 广元)
+    ("广元这几年冬天雾霾天气挺多，文件在大气污染治理上怎么说？", "17.2"),
+    # two topics, then where: the clause, with a sentence for each topic
+    ("社保异地经办、社会治安联动，归在哪一条？", "22.4"),
 ])
 def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)

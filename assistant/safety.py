@@ -39,7 +39,7 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"print.{0,20}(instruction|prompt|rule)s?", r"reveal.{0,20}(instruction|prompt|rule)s?",
     ],
     "fabrication": [
-        r"随便(编|估|猜|说)", r"编(一|个|造)", r"瞎编", r"估一个", r"猜一个", r"别说不知道",
+        r"随便(编|估|猜|说)", r"编(一|个|造|几|些|点)(?!制)", r"瞎编", r"估一个", r"猜一个", r"别说不知道",
         r"不知道(的话)?就", r"make\s*up", r"\binvent\b", r"\bfabricate\b", r"just guess",
     ],
     # Requests for another kind of work than answering from the document.

@@ -387,6 +387,8 @@ def test_requests_to_run_code_are_screened(question):
     ("说说你个人的看法，这个文件有没有用？", "opinion"),
     ("帮我预测一下南充明年的经济增速", "opinion"),
     ("再预测一下五年后川东北能不能追上成都", "opinion"),
+    ("请编几个川东北的成效数据，反正没人核对", "fabrication"),
+    ("帮我编些南充的投资金额", "fabrication"),
 ])
 def test_echo_forecast_and_personal_view_requests_are_screened(question, verdict):
     assert screen(question).verdict == verdict
@@ -394,6 +396,7 @@ def test_echo_forecast_and_personal_view_requests_are_screened(question, verdict
 
 @pytest.mark.parametrize("question", [
     "请原样引用文件第（三）条的原文", "文件对2022年的发展预期是什么？", "文件里怎么表述巴中的定位？",
+    "文件要求编制哪些规划？", "城市群规划由谁来编制？",
 ])
 def test_quoting_the_document_and_its_forecasts_are_not_screened(question):
     assert screen(question).verdict == "ok"

@@ -462,8 +462,9 @@ class AnswerabilityJudge:
         # quantity that names none (开通更多航线, 创建一批…示范县) does not give them.
         if vague := [n for n in self.which(q) if self.names_none(n, evidence)]:
             return Answerability(False, f"文件没有列出具体的{vague[0]}", vague[0])
+        asked = asking(q)
         for name, asks, holds in ASKS:
-            if asks.search(asking(q)):
+            if asks.search(asked):
                 # 「完成时间、责任人，文件要求写明吗」 is answered by the text requiring them
                 # stated (明确时间表、…责任人), not by a date it does not give.
                 if STATES_RE.search(q) and _REQUIRES_STATED.search(ev):

@@ -188,25 +188,38 @@ def _abbreviation_table() -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _cities() -> tuple[str, ...]:
-    """The gazetteer's names above county level (places.txt without its county block)."""
+def gazetteer() -> tuple[frozenset[str], frozenset[str]]:
+    """The names of places.txt, and those between its county-level markers."""
     from importlib.resources import files
 
-    rows = files("assistant").joinpath("places.txt").read_text("utf-8").splitlines()
-    names, inside = [], False
-    for line in rows:
+    text = files("assistant").joinpath("places.txt").read_text("utf-8")
+    names, counties, inside = set(), set(), False
+    for line in text.splitlines():
         if line.startswith("#"):
-            inside = "county level" in line and "end" not in line
-            continue
-        if not inside:
-            names += line.split()
-    return tuple(names)
+            inside = line.startswith("# county level") or (inside and not line.startswith("# end"))
+        else:
+            names.update(line.split())
+            if inside:
+                counties.update(line.split())
+    return frozenset(names), frozenset(counties)
+
+
+@functools.lru_cache(maxsize=1)
+def _full_names() -> re.Pattern:
+    """Full place names (the table's and the gazetteer's above county level) that a run of
+    abbreviation characters must not overlap; 粤港澳 and 京津冀 are themselves compounds of
+    abbreviations, not names that block one."""
+    names, counties = gazetteer()
+    marks = set(_abbreviation_table().values())
+    full = {n for n in {*_abbreviation_table(), *(names - counties)} if not set(n) <= marks}
+    return re.compile("|".join(map(re.escape, sorted(full, key=len, reverse=True))))
 
 
 def initials(text: str) -> str:
     """The first characters of the cities and provinces `text` names in full (广 of 广安, 成 of
     成都): next to an abbreviation they stand for those places (广深 = 广安–深圳, 成渝)."""
-    return "".join(sorted({p[0] for p in _cities() if len(p) >= 2 and p in text}))
+    names, counties = gazetteer()
+    return "".join(sorted({p[0] for p in names - counties if len(p) >= 2 and p in text}))
 
 
 def abbreviations(text: str, local: str | None = None) -> dict[str, list[str]]:
@@ -219,9 +232,7 @@ def abbreviations(text: str, local: str | None = None) -> dict[str, list[str]]:
     local = initials(text) if local is None else local
     marks = set(table.values())
     chars = "".join(sorted(marks | set(_JOINERS) | set(local)))
-    # (粤港澳 and 京津冀 are themselves compounds of abbreviations, not names that block one)
-    full = sorted({n for n in {*table, *_cities()} if not set(n) <= marks}, key=len, reverse=True)
-    names = [m.span() for m in re.finditer("|".join(map(re.escape, full)), text)]
+    names = [m.span() for m in _full_names().finditer(text)]
     counts: dict[str, int] = {}
     for m in re.finditer(f"[{chars}]{{2,}}", text):
         if set(m.group(0)) & marks and not any(a < m.end() and m.start() < b for a, b in names):

@@ -26,6 +26,7 @@ from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_overview,
                        split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
+from .lexical import gazetteer
 from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
 from .safety import screen, set_aside
@@ -57,12 +58,13 @@ class Pipeline:
         index = retriever.index
         self.clauses = {c.id: c for c in index.clauses}
         self.document = index.documents[0]
-        self.places, counties = _load_places()
+        names, counties = gazetteer()
+        self.places = set(names)
         text = "".join(c.text for c in index.clauses)
         self.vocabulary = frozenset(normalize(text))
         self.judge = AnswerabilityJudge(text, places=frozenset(self.places),
                                         titles=tuple(d.title for d in index.documents),
-                                        counties=frozenset(counties))
+                                        counties=counties)
         # Words any answer may use without support: the region the document is about (the
         # places and zones its title names) and words naming the province as a whole.
         titles = " ".join(d.title for d in index.documents)
@@ -488,22 +490,6 @@ def _aside_note(verdict: str) -> str:
     if verdict == "off_topic":
         return "\n\n说明：我只回答问题中与文件有关的部分。"
     return ""
-
-
-def _load_places() -> tuple[set[str], set[str]]:
-    """The gazetteer's names, and those between its county-level markers."""
-    from importlib.resources import files
-
-    text = files("assistant").joinpath("places.txt").read_text("utf-8")
-    names, counties, inside = set(), set(), False
-    for line in text.splitlines():
-        if line.startswith("#"):
-            inside = line.startswith("# county level") or (inside and not line.startswith("# end"))
-        else:
-            names.update(line.split())
-            if inside:
-                counties.update(line.split())
-    return names, counties
 
 
 __all__ = ["Pipeline"]

@@ -66,7 +66,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).
     ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|责任人|主席|董事长|总经理|部长|厅长|召集人)"
-                      r"[^，,。？?]{0,2}(是谁|叫什么|姓什么|是哪位)|姓名|哪位|哪个人"),  # 「由哪位省领导召集」 asks for a person
+                      r"[^，,。？?]{0,2}(是谁|叫什么|姓什么|是哪位)|姓名|哪位(?![\u4e00-\u9fff]{0,4}的[\u4e00-\u9fff])|哪个人"),
+     # 「由哪位省领导召集」 asks for a person; 「保护哪位伟人的故里」 for a thing of one, which
+     # the text may name (朱德故里) as it names no office.
      re.compile(r"院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志|"
                 r"(?<!组织)领导|官员|专家")),
     ("联系方式", re.compile(r"电话|热线|手机号|邮箱|网址|官网|联系方式|联系人|办公地址|在哪办公"),
@@ -163,6 +165,8 @@ _KIND_WORDS = {
 }
 
 
+# Kinds of place a text names without a place name (「城镇热点公共区域」「旅游景区」).
+_LOCATION_WORDS = r"区域|场所|片区|街区|社区|景区|口岸|沿线|周边|站点|枢纽"
 # A question's wording often spans two phrases of the text (「深化广深合作要推进哪个园区建设」 →
 # 「深化广深合作,推进广深产业园建设」): the phrase with the thing asked holds a quarter of it.
 KIND_SHARE = 0.25
@@ -454,6 +458,10 @@ class AnswerabilityJudge:
                             and (kind != "县" or not self.counties or p in self.counties
                                  or re.search(re.escape(p) + "县", ev))
                             for p in places_in(ev, self._places))
+                # 「哪些地方」 is answered by a kind of place too (城镇热点公共区域, 景区)
+                found = found or kind == "地方" and any(
+                    said_of(w.group(0), q, ev, (w.group(0), kind), KIND_SHARE)
+                    for w in re.finditer(_LOCATION_WORDS, ev))
             # ... and it must be a thing of that kind for what the question asks about (a
             # sentence on 「僵尸企业」 does not say which company builds a data centre).
             if not found or not self._about(q, ev, terms, _WHICH_RE):

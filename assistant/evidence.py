@@ -113,10 +113,11 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
     for sentence in _HARD_SPLIT.split(q):
         pieces = [p for p in _SOFT_SPLIT.split(sentence) if p.strip()]
         asking = [p for p in pieces if _QUESTION_WORD.search(p)]
+        listed = _enumerated if not _LOCATE_RE.search(sentence) else lambda p: [p]
         if len(asking) >= 2 and all(len(p.strip("，, ")) >= _MIN_PART_CHARS for p in pieces):
-            parts += _merge_to_questions(pieces)
+            parts += [q for p in _merge_to_questions(pieces) for q in listed(p)]
         elif sentence.strip():
-            parts.append(sentence.strip())
+            parts += listed(sentence.strip())
     parts = [p for p in parts if len(p.strip("？?。；;，, ")) >= 2]
     # A fragment without a question word (「南充和达州各自的定位。」) belongs with its neighbour.
     merged: list[str] = []
@@ -244,6 +245,18 @@ def overview_topic(question: str) -> str:
     (「关于川渝合作的表述都有哪些」 → 川渝合作, kept from inside the asking phrase)."""
     return OVERVIEW_RE.sub(lambda m: " " + (m.group("a") or m.group("b") or "") + " ",
                            STAGES_RE.sub("", question))
+
+
+def _enumerated(part: str) -> list[str]:
+    """「要建什么干部学院、重点保护哪位伟人的故里」: questions listed with 、, each asking and
+    naming a thing of its own (not 「南充、达州是什么定位」, nor 「要什么条件、什么材料」,
+    whose second item names too little to be asked alone, nor topics listed before asking where
+    the text speaks of them: 「几个市一起去招商、合作项目怎么分成本，对应哪一条」)."""
+    pieces = [p for p in re.split(r"(?<=、)", part) if p.strip()]
+    if len(pieces) < 2 or not all(_QUESTION_WORD.search(p) and names_own(p) >= _MIN_PART_CHARS
+                                  for p in pieces):
+        return [part]
+    return [p.strip().rstrip("、") for p in pieces]
 
 
 def _merge_to_questions(pieces: list[str]) -> list[str]:

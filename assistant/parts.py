@@ -312,7 +312,9 @@ class PartWriter:
         sent, sep = "", "" if index == 0 else "\n"  # what is shown of the line so far
         sent_evidence = None
         for n, text, done in events_for(events, index if line_no is None else line_no):
-            line = _strip_title(strip_marks(text)[0], list(self.clauses.values()))
+            # An empty pair of quote marks (「」依据：「…」) is stray markup, not words.
+            line = _EMPTY_QUOTES.sub("", strip_marks(text)[0]).lstrip(_NO_OPENING)
+            line = _strip_title(line, list(self.clauses.values()))
             # Marks a line cannot open with (「」；「开展…」 copied from between two quotes).
             line = _balanced_open(line.lstrip(_NO_OPENING))
             body = line.rstrip("，,、；;：:。！？!?")
@@ -513,6 +515,10 @@ class PartWriter:
             return None
         if not gives_kind(plan.question, said, s.text):  # a when-question's line needs its date
             return None
+        # A measure's heading (「加快培育新兴产业。」) says where the text speaks of a thing, not
+        # what it says: it answers only a question asking where.
+        if is_heading(s) and not asks_location(plan.question):
+            return None
         # Of the two things an either-or question offers, the line's must be the sentence's:
         # both are the question's own words, so the checks above cannot tell them apart.
         alternatives = _alternatives(plan.question)
@@ -706,6 +712,7 @@ def _common_run(line: str, i: int, question: str) -> int:
 
 
 _NO_OPENING = "」』”’）)；;，,、：:。！？!? "
+_EMPTY_QUOTES = re.compile(r"「\s*」|“\s*”|『\s*』|（\s*）|\(\s*\)")
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
 # The prompt's own evidence wrapper echoed (「（依据：「…」）」), maybe after the question restated
 # (「红色文化怎么搞，依据：「…」」): the quote inside is the line.

@@ -87,11 +87,13 @@ def screen(question: str) -> Screening:
 
 # What the document says, asked outright: 「文件对…怎么安排」「原文怎么写」「…的定位是啥」.
 _ASKS_DOCUMENT = re.compile(
-    r"(文件|原文|文中|这份|意见|政策)[^，,。？?！!；;]{0,16}?(写|说|讲|规定|安排|部署|提出|要求|支持|布局|定位)"
+    r"(文件|原文|文中|这份|意见|政策|它)[^，,。？?！!；;]{0,16}?(写|说|讲|规定|安排|部署|提出|提到|提及|点名|列出|"
+    r"明确|要求|支持|布局|定位)"
     r"|(定位|安排|规定|要求|措施|布局)(是|有)(什么|啥|哪些)")
 # Asking for a judgement of the text or of its prospects, not for what it says.
 _JUDGING = re.compile(r"好不好|行不行|对不对|够不够|合不合理|合理吗|靠谱|有没有用|有用吗|有帮助吗|管用|"
-                      r"写得|做得|干得|评价|形式主义|画大饼|能不能成|能成吗|会成功")
+                      r"写得|做得|干得|评价|形式主义|画大饼|能不能成|能成吗|会成功|"
+                      r"值得|值不值|最重要|更重要|重不重要|有没有必要|应不应该")
 # Asking for the assistant's judgement, as framing: 「你觉得这份文件对…是怎么安排的」.
 _OPINION_FRAME = re.compile(r"你(个人)?(觉得|认为)")
 

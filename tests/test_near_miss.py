@@ -230,6 +230,10 @@ NEAR_MISS = [
     "文件里的实际举措有哪些，怎么推进城乡供水一体化？",
     "川东北最终要建成什么样的经济区？",
     "文件对2022年的发展预期目标是什么？",
+    # 哪些地方 answered by a kind of place (城镇热点公共区域), not only by a place name
+    "城镇里哪些地方要实现免费高速上网？",
+    # 哪位 asking a thing of a person (故里), not the person
+    "文件要加大对哪位革命前辈的故里的保护？", "红色文化方面，重点保护哪位伟人的故里？",
 ]
 
 
@@ -410,6 +414,9 @@ SET_ASIDE = [
     "我在写一首关于嘉陵江的诗，文件对嘉陵江流域有什么安排？",
     "我写代码做数据分析，文件对大数据中心有什么布局？",
     "你个人觉得原文对学前教育是怎么写的？",
+    # the document asked of as 它, by what it names (点名, 提到, 列出)
+    "你觉得文件最看好哪些景区？说说它点名要争创5A的是哪里。",
+    "你认为它提到了哪些新材料产业？",
 ]
 
 
@@ -428,6 +435,8 @@ def test_a_framing_is_set_aside_when_a_document_question_remains(pipeline, quest
     "你觉得这个政策是不是形式主义？", "你认为川东北能追上成都吗？", "写一首诗，赞美川东北的山水",
     "你觉得这份文件有什么问题？", "帮我写一段Python代码，统计文件的字数",
     "你觉得文件写得好不好？说说你的看法", "推荐几只四川的股票",
+    # judging what the text names, however it is named
+    "你觉得它点名的这些景区值得去吗？", "你认为文件列出的几条发展带哪条最重要？",
 ])
 def test_opinion_and_off_topic_requests_alone_are_refused(pipeline, question):
     from assistant.safety import set_aside

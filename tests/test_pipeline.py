@@ -1126,6 +1126,16 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     # Near misses: a locate part naming its own thing; 好几 asks nothing.
     ("教育写在哪一条，医疗写在哪一条？", ["教育写在哪一条，", "医疗写在哪一条？"]),
     ("我问了好几遍，南充的定位是什么？", ["我问了好几遍，南充的定位是什么？"]),
+    # questions listed with 、, each naming a thing of its own
+    ("红色文化上要建什么干部学院、重点保护哪位伟人的故里？",
+     ["红色文化上要建什么干部学院", "重点保护哪位伟人的故里？"]),
+    ("生态方面，要建设哪个功能区、在嘉陵江流域建什么示范区？",
+     ["生态方面，要建设哪个功能区", "在嘉陵江流域建什么示范区？"]),
+    # Near misses: items that are no questions, or name too little to be asked alone.
+    ("南充、达州、广元是什么定位？", ["南充、达州、广元是什么定位？"]),
+    ("办理需要什么条件、什么材料？", ["办理需要什么条件、什么材料？"]),
+    ("几个市一起去招商、合作项目怎么分收益，对应哪一条？", ["几个市一起去招商、合作项目怎么分收益，对应哪一条？"]),
+    ("交通、产业、生态分别有哪些举措？", ["交通有哪些举措？", "产业有哪些举措？", "生态有哪些举措？"]),
 ])
 def test_a_part_naming_nothing_joins_the_one_before(question, parts):
     assert split_question(question) == parts
@@ -1161,3 +1171,28 @@ def test_places_of_an_opening_statement(question, bare):
     from assistant.evidence import without_opening_places
 
     assert without_opening_places(question, ["广元"]) == bare
+
+
+@pytest.mark.parametrize("reply", [
+    "回答：」依据：「省直有关部门(单位)要切实加强协调、指导和服务」",  # a closing mark first
+    "回答：「」」依据：「省直有关部门(单位)要切实加强协调、指导和服务」",  # an empty pair, then one
+    "回答：（）省直有关部门(单位)要切实加强协调、指导和服务",
+])
+def test_stray_markup_before_a_line_is_not_shown(retriever, settings, reply):
+    p, _ = make(retriever, settings, reply)
+    a = p.ask("省直部门在振兴发展中起什么作用？")
+    assert a.mode == "generated"
+    assert a.direct_answer.startswith("省直有关部门"), a.direct_answer
+    assert "依据" not in a.direct_answer and "」" not in a.direct_answer.split("〔")[0]
+    assert_all_verified(a, retriever)
+
+
+def test_a_measures_heading_answers_no_question_but_where(retriever, settings):
+    """「加快培育新兴产业」 is where the text speaks of new industries, not what it says of them."""
+    p, _ = make(retriever, settings, "回答：加快培育新兴产业")
+    a = p.ask("新兴产业方面要建哪些基地？")
+    assert not a.direct_answer.startswith("加快培育新兴产业〔"), a.direct_answer
+    assert a.mode != "generated"
+    p, _ = make(retriever, settings, "回答：加快培育新兴产业")
+    a = p.ask("新兴产业写在文件哪一条？")
+    assert "第（十）条" in a.direct_answer

@@ -34,10 +34,13 @@ QUOTE_CHARS = 60  # a quoted evidence sentence longer than this is cut to its re
 
 # A question asks several things when its sentences are separate questions
 # (「…是什么？…怎么协同？」) or clauses joined by a comma each carry a question word.
-_QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|怎么|怎样|如何|(?<![好这那十没])几|吗|呢|是否|有没有|能否|为何|为什么|啥")
+_QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|谁|怎么|怎样|如何|(?<![好这那十没])几|吗|呢|是否|有没有|能否|为何|为什么|啥")
 _HARD_SPLIT = re.compile(r"(?<=[？?；;。!！])\s*")
 _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4
+# A question listed after another with 、 names a thing of its own in this many characters
+# (「什么时候建成」 names none: it asks more of the thing before it).
+_MIN_LISTED_CHARS = 5
 # What a part may say besides question words and still name nothing (分别是什么, 都在哪里, 具体指啥)
 # ... and besides asking where the text says it (对应哪一条, 归在哪一条, 文件哪一条专门讲).
 _LOCATE_ONLY = re.compile(r"一?(?:条|款|章|段|部分)|对应|归在|归于|属于|放在|翻到|查|看|专门|文件|文中|原文|意见|写|提")
@@ -160,6 +163,11 @@ def distribute(part: str) -> list[str]:
     i = m.start()
     while i > 0 and part[i - 1] not in _ITEM_STOP:
         i -= 1
+    # 「川东北与川南经济区、攀西经济区分别在哪些方面合作」: the first name is the partner of
+    # each item that follows, not an item (the predicate relates them).
+    partner = re.match(r"[^、和与及]{2,8}[与和同跟](?=[^、和与及]{2,8}、)", part[i:m.start()])
+    if partner and RECIPROCAL.search(part[m.end():]):
+        i += partner.end()
     items = [x for x in _JOINER.split(part[i:m.start()]) if x]
     rest = part[m.end():]
     if len(items) < 2:  # not right before 分别: the last joined run earlier in the phrase
@@ -253,7 +261,7 @@ def _enumerated(part: str) -> list[str]:
     whose second item names too little to be asked alone, nor topics listed before asking where
     the text speaks of them: 「几个市一起去招商、合作项目怎么分成本，对应哪一条」)."""
     pieces = [p for p in re.split(r"(?<=、)", part) if p.strip()]
-    if len(pieces) < 2 or not all(_QUESTION_WORD.search(p) and names_own(p) >= _MIN_PART_CHARS
+    if len(pieces) < 2 or not all(_QUESTION_WORD.search(p) and names_own(p) >= _MIN_LISTED_CHARS
                                   for p in pieces):
         return [part]
     return [p.strip().rstrip("、") for p in pieces]

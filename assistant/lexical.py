@@ -164,12 +164,19 @@ class Speller:
         if not (2 <= len(span) <= 4 and _is_han(span)) or span in self._text or self._known.get(span):
             return None
         word = self._by_sound.get(self._sound(span))
-        return word if word and set(word) & set(span) else None
+        if not word or not set(word) & set(span):
+            return None
+        # A typo is a content character mistyped, not a grammar word between two words
+        # (「产业上又要建」 is not 上游).
+        if any(a != b and a in _GRAMMAR_CHARS for a, b in zip(span, word)):
+            return None
+        return word
 
 
 _FUZZY = {"zh": "z", "ch": "c", "sh": "s", "ing": "in", "eng": "en", "l": "n"}
 _FUZZY_RE = re.compile(r"^(?:zh|ch|sh|l)|(?:ing|eng)$")
 _CN_NUMERALS = "零一二三四五六七八九十百千万亿两几"
+_GRAMMAR_CHARS = set("的了又也还都就在是有要和与及把被对从向给让而且或吗呢吧啊呀么着过")
 
 
 def _is_han(text: str) -> bool:

@@ -160,10 +160,15 @@ class PartWriter:
             rarest = [t for t in rare if self.clause_count(t) == fewest]
             if candidates and any(t in candidates[0].text for t in rarest):
                 eligible = [s for s in eligible if any(t in s.text for t in rarest)]
-        eligible = [s for s in eligible if any(t in s.text for t in rare)] or eligible
+        # A word of a measure's heading is said of every sentence of it (「新兴产业上要建哪些基地」
+        # → 10.4's 新材料产业基地, under 「加快培育新兴产业」).
+        def holds(s: Sentence, t: str) -> bool:
+            return t in s.text or t in self.clauses[s.clause_id].title
+
+        eligible = [s for s in eligible if any(holds(s, t) for t in rare)] or eligible
         # Those holding more of them first (9.4's 锂 and 钾 before 一-2.1's 建成), and the best
         # is a candidate even when sentences with more common words of the question rank higher.
-        eligible = sorted(eligible, key=lambda s: -sum(t in s.text for t in rare))
+        eligible = sorted(eligible, key=lambda s: -sum(holds(s, t) for t in rare))
         # A measure's title (「打造幸福美丽新村升级版。」) names what the question is about; the
         # answer is in its body: the clause's best other sentence comes before it (not for
         # 「…在哪一条」, which the title answers best).
@@ -591,7 +596,8 @@ def _alternatives(question: str) -> tuple[str, ...]:
 
 
 # Characters that join a restated question to its answer (「南充的定位是…」「…要建成…」).
-_GLUE = set("的是为有在要将把对和与及即就都也还了：:，,、。；;！! “「")  # 了: 为|了实现
+_GLUE = set("的是为有在要将把对和与及即就都也还了：:，,、。；;！! “「」』”’？?")  # 了: 为|了实现
+# (closing marks and question marks open no answer: 「…起什么作用？」依据：「省直…」)
 _PAUSES = ("，", ",", "：", ":", "、")
 
 

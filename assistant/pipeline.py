@@ -37,6 +37,7 @@ from .templates import render
 # A question joining several things (「A和B」「分别」「以及」「从…到…」).
 _SEVERAL_THINGS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
+PART_TOP_K = 2  # each part of a several-part question adds its own top clauses to the evidence
 # Evidence shown to the model per part: its best sentence, cut to the phrases with the part's
 # terms (at most 2 × 40 characters). Every prompt token costs ~11 ms before the first one
 # is written (~90 tok/s on 2 cores); measured on gold, two sentences per part doubled that.
@@ -249,6 +250,21 @@ class Pipeline:
         else:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
+        if len(questions) > 1:
+            # Each part is searched too: a part's clause may rank below the whole question's top
+            # ones (「嘉陵江上要推进哪个航电枢纽？…在生态上又要建设什么示范区？」 → 第（一）条).
+            have = {c.id for c in given}
+            wider = list({h.clause.id: h.clause for own in owns
+                          for h in self.retriever.search(own, k=PART_TOP_K, use_lookup=False).hits
+                          if h.clause.id not in have}.values())
+            # (scored below every clause found for the whole question: a part naming little of
+            # its own, 「最后要共同打造什么」, is still answered from those)
+            if wider:
+                given = given + wider
+                run.retrieved += tuple(c.id for c in wider)  # after the question's own top k
+                verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
+                                    vocabulary=self.vocabulary)
+                ranker = self._ranker(given, [h.score for h in result.hits] + [0.0] * len(wider))
         plans = [self.writer.plan(self.retriever.glossary.expand(own), ranker, own) for own in owns]
         if len(questions) == 1 and (items := conjuncts(owns[0])) is not None:
             # 「A和B怎么安排」 is two parts when A and B are answered in different clauses.

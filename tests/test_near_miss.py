@@ -526,3 +526,19 @@ def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
     terms = ["双核三带", "发展带"]
     assert counted_in("“双核三带”中的三条发展带分别是什么？") == [(3, "发展")]
     assert "嘉陵江发展带" in trim(sentence, terms, 40, counted=[(3, "发展")])
+
+
+@pytest.mark.parametrize("question,clause,words", [
+    # a word of the measure's heading (新兴产业) is said of its body: the sentence naming the
+    # bases answers, not the heading
+    ("新兴产业方面要建哪些基地？", "10", "新材料产业基地"),
+    ("南充在循环经济方面被推动建什么试点城市？在新兴产业上又要建哪些基地？", "10", "新能源汽车产业基地"),
+    # each part of a several-part question is searched too: its clause may rank low for the whole
+    ("嘉陵江上要推进哪个航电枢纽？嘉陵江流域在生态上又要建设什么示范区？", "1", "利泽航电枢纽"),
+    # 「和哪些地方一体化」 asks for places named, not a kind of area (城镇热点公共区域)
+    ("苍溪在城镇发展上要和哪些地方一体化发展？", "7", "阆中"),
+    ("城镇里哪些地方要实现免费高速上网？", "4", "城镇热点公共区域"),
+])
+def test_the_sentence_that_answers_is_quoted(pipeline, question, clause, words):
+    a = pipeline.ask(question)
+    assert not a.refused and clause in a.cited_ids and words in a.direct_answer, a.direct_answer

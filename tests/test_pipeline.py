@@ -605,6 +605,10 @@ def test_a_part_quoting_the_sentence_an_earlier_line_rests_on_quotes_it(retrieve
      ["南充在循环经济方面要建什么试点城市？", "广元在循环经济方面要建什么试点城市？"]),
     ("达州和广安这两个市在开放方面分别有什么安排", ["达州在开放方面有什么安排", "广安在开放方面有什么安排"]),
     ("南充、达州各有什么定位", ["南充有什么定位", "达州有什么定位"]),
+    # the partner of each item, when the predicate relates them, is not an item
+    ("川东北与川南经济区、攀西经济区分别在哪些方面合作？",
+     ["川东北与川南经济区在哪些方面合作？", "川东北与攀西经济区在哪些方面合作？"]),
+    ("南充和达州、广元分别是什么定位？", ["南充是什么定位？", "达州是什么定位？", "广元是什么定位？"]),
     # Near misses: no joined items before 分别, or items that are questions themselves.
     ("各市在医疗方面怎么跨区域合作", ["各市在医疗方面怎么跨区域合作"]),
     ("文件分别从哪几个方面提出措施", ["文件分别从哪几个方面提出措施"]),
@@ -1126,6 +1130,8 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     # Near misses: a locate part naming its own thing; 好几 asks nothing.
     ("教育写在哪一条，医疗写在哪一条？", ["教育写在哪一条，", "医疗写在哪一条？"]),
     ("我问了好几遍，南充的定位是什么？", ["我问了好几遍，南充的定位是什么？"]),
+    # 谁 asks as 什么 does
+    ("振兴发展谁来负主责？省直部门又该起什么作用？", ["振兴发展谁来负主责？", "省直部门又该起什么作用？"]),
     # questions listed with 、, each naming a thing of its own
     ("红色文化上要建什么干部学院、重点保护哪位伟人的故里？",
      ["红色文化上要建什么干部学院", "重点保护哪位伟人的故里？"]),
@@ -1134,6 +1140,7 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     # Near misses: items that are no questions, or name too little to be asked alone.
     ("南充、达州、广元是什么定位？", ["南充、达州、广元是什么定位？"]),
     ("办理需要什么条件、什么材料？", ["办理需要什么条件、什么材料？"]),
+    ("大巴山干部学院建在哪个县、什么时候建成？", ["大巴山干部学院建在哪个县、什么时候建成？"]),
     ("几个市一起去招商、合作项目怎么分收益，对应哪一条？", ["几个市一起去招商、合作项目怎么分收益，对应哪一条？"]),
     ("交通、产业、生态分别有哪些举措？", ["交通有哪些举措？", "产业有哪些举措？", "生态有哪些举措？"]),
 ])
@@ -1177,6 +1184,8 @@ def test_places_of_an_opening_statement(question, bare):
     "回答：」依据：「省直有关部门(单位)要切实加强协调、指导和服务」",  # a closing mark first
     "回答：「」」依据：「省直有关部门(单位)要切实加强协调、指导和服务」",  # an empty pair, then one
     "回答：（）省直有关部门(单位)要切实加强协调、指导和服务",
+    # the question restated, then the prompt's evidence label
+    "回答：省直部门在振兴发展中起什么作用？」依据：「省直有关部门(单位)要切实加强协调、指导和服务」",
 ])
 def test_stray_markup_before_a_line_is_not_shown(retriever, settings, reply):
     p, _ = make(retriever, settings, reply)

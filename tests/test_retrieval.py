@@ -53,6 +53,7 @@ def docs():
     ("家陵江航电枢纽", "嘉陵江航电枢纽"),
     ("有几个经开区要争取升国家级", "有几个经开区要争取升国家级"),  # 有|几个 is not 有机
     ("几级以上的医疗机构检验结果互认", "几级以上的医疗机构检验结果互认"),
+    ("在新兴产业上又要建哪些基地", "在新兴产业上又要建哪些基地"),  # 上|又 is not 上游
 ])
 def test_speller(docs, typo, fixed):
     assert Speller(docs).correct(typo) == fixed

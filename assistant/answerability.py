@@ -38,6 +38,12 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # tasks and targets; it answers only where it reports what has been done (已建成).
     ("实际进展", re.compile(_DONE + r"了(?:吗|没有?)|(?:有没有|是否已经?|是不是已经)" + _DONE + r"(?![性口的])"),
      re.compile(r"已经|已(?:完成|实现|达到|建成|开通|获批|成功)|(?:完成|实现|达到|建成|开通|获批|成功)了|截至")),
+    # Whether a price or fee goes down or up (「天然气价格会不会降」): the text must speak of
+    # prices changing (降低收费, 免费), not only of the thing priced.
+    ("价格调整", re.compile(r"(?:价格|价钱|票价|电价|气价|水价|油价|物价|收费|费用|学费|运费|资费|网费|电费|水费|气费)"
+                      r"[^，,。？?]{0,6}?(?:会不会|能不能|会|能|是否|要)?[^，,。？?]{0,3}?(?:降|涨|便宜|贵|下调|上调)"),
+     re.compile(r"降价|涨价|(?:价格|费用|收费|资费|成本)[^，,。；;]{0,6}(?:降低|下降|下调|上涨|上调)|"
+                r"(?:降低|下调|减免)[^，,。；;]{0,6}(?:价格|费用|收费|资费|成本)|免费")),
     ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
     # 「每周开行几趟」 asks how often as 「每年开几次」 does.

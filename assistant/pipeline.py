@@ -17,7 +17,7 @@ from typing import Literal
 
 from .answer import Answer, Mode, Style, Turn, validate_question
 from .answerability import AnswerabilityJudge, kind_pattern
-from .citations import Citation, Verifier
+from .citations import Citation, Verifier, places_in
 from .config import Settings
 from .corpus import Clause, Sentence, int_to_cn, normalize
 from .embedding import Embedder
@@ -37,6 +37,8 @@ from .templates import render
 # A question joining several things (「A和B」「分别」「以及」「从…到…」).
 _SEVERAL_THINGS_RE = re.compile(r"[和与及、]|分别|以及|方面|两块|两个|从.+到")
 COMPLEMENT_MIN_SCORE = 0.5  # a runner-up quoted as a complement scores at least this × the top
+# A part going on from the one before (「…？在新兴产业上又要建哪些基地？」).
+_GOES_ON = re.compile(r"又|还要|还有|也要|也有|同时|此外|另外")
 PART_TOP_K = 2  # each part of a several-part question adds its own top clauses to the evidence
 # Evidence shown to the model per part: its best sentence, cut to the phrases with the part's
 # terms (at most 2 × 40 characters). Every prompt token costs ~11 ms before the first one
@@ -266,6 +268,17 @@ class Pipeline:
                                     vocabulary=self.vocabulary)
                 ranker = self._ranker(given, [h.score for h in result.hits] + [0.0] * len(wider))
         plans = [self.writer.plan(self.retriever.glossary.expand(own), ranker, own) for own in owns]
+        for i in range(1, len(owns)):
+            # 「南充在循环经济方面…？在新兴产业上又要建哪些基地？」: a part going on (又, 还, 也)
+            # without a place of its own asks of the place of the part before, when the text
+            # says it of that place in a sentence the part alone could rest on too (not
+            # 「南充的定位？嘉陵江流域又要建什么示范区？」: 南充's sentences are about another thing).
+            before = places_in(owns[i - 1], self.places)
+            if before and not places_in(owns[i], self.places) and _GOES_ON.search(owns[i]):
+                own = "和".join(before) + owns[i]
+                plan = self.writer.plan(self.retriever.glossary.expand(own), ranker, own)
+                if plan.holding and plan.holding[0] in plans[i].eligible:
+                    questions[i], owns[i], plans[i] = "和".join(before) + questions[i], own, plan
         if len(questions) == 1 and (items := conjuncts(owns[0])) is not None:
             # 「A和B怎么安排」 is two parts when A and B are answered in different clauses.
             split = coordinate(owns[0])

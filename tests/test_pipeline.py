@@ -1130,6 +1130,8 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     # Near misses: a locate part naming its own thing; 好几 asks nothing.
     ("教育写在哪一条，医疗写在哪一条？", ["教育写在哪一条，", "医疗写在哪一条？"]),
     ("我问了好几遍，南充的定位是什么？", ["我问了好几遍，南充的定位是什么？"]),
+    # 会不会/能不能 ask as 吗 does
+    ("政策里有没有这条水路？运费会不会便宜些？", ["政策里有没有这条水路？", "运费会不会便宜些？"]),
     # 谁 asks as 什么 does
     ("振兴发展谁来负主责？省直部门又该起什么作用？", ["振兴发展谁来负主责？", "省直部门又该起什么作用？"]),
     # questions listed with 、, each naming a thing of its own

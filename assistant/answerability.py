@@ -466,8 +466,8 @@ class AnswerabilityJudge:
                             for p in places_in(ev, self._places))
                 # 「哪些地方」 is answered by a kind of place too (城镇热点公共区域, 景区), not
                 # 「和哪些地方一体化」: places to go with or to are named.
-                found = found or kind == "地方" and not re.search(
-                    r"[和与同跟向到去从]" + re.escape(m.group(0)), q) and any(
+                preceding = q[m.start() - 1] if m.start() else ""
+                found = found or kind == "地方" and preceding not in set("和与同跟向到去从") and any(
                     said_of(w.group(0), q, ev, (w.group(0), kind), KIND_SHARE)
                     for w in re.finditer(_LOCATION_WORDS, ev))
             # ... and it must be a thing of that kind for what the question asks about (a

@@ -243,10 +243,7 @@ class Pipeline:
     def _generated_answer(self, run: _Run, result: SearchResult) -> Iterator[str | Answer]:
         """Answer each part of the question from its own evidence sentences, streaming per part."""
         given = [h.clause for h in result.hits]
-        tokenizer = self.retriever.index.tokenizer
-        verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
-                            vocabulary=self.vocabulary)
-        ranker = self._ranker(given, [h.score for h in result.hits])
+        scores = [h.score for h in result.hits]
         if run.rewritten is None or run.standalone:
             questions = split_question(run.asked)
         else:
@@ -261,12 +258,9 @@ class Pipeline:
                           if h.clause.id not in have}.values())
             # (scored below every clause found for the whole question: a part naming little of
             # its own, 「最后要共同打造什么」, is still answered from those)
-            if wider:
-                given = given + wider
-                run.retrieved += tuple(c.id for c in wider)  # after the question's own top k
-                verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
-                                    vocabulary=self.vocabulary)
-                ranker = self._ranker(given, [h.score for h in result.hits] + [0.0] * len(wider))
+            given, scores = given + wider, scores + [0.0] * len(wider)
+            run.retrieved += tuple(c.id for c in wider)  # after the question's own top k
+        verifier, ranker = self._evidence(given, scores)
         plans = [self.writer.plan(self.retriever.glossary.expand(own), ranker, own) for own in owns]
         for i in range(1, len(owns)):
             # 「南充在循环经济方面…？在新兴产业上又要建哪些基地？」: a part going on (又, 还, 也)
@@ -275,10 +269,11 @@ class Pipeline:
             # 「南充的定位？嘉陵江流域又要建什么示范区？」: 南充's sentences are about another thing).
             before = places_in(owns[i - 1], self.places)
             if before and not places_in(owns[i], self.places) and _GOES_ON.search(owns[i]):
-                own = "和".join(before) + owns[i]
-                plan = self.writer.plan(self.retriever.glossary.expand(own), ranker, own)
+                lead = "和".join(before)
+                plan = self.writer.plan(self.retriever.glossary.expand(lead + owns[i]), ranker,
+                                        lead + owns[i])
                 if plan.holding and plan.holding[0] in plans[i].eligible:
-                    questions[i], owns[i], plans[i] = "和".join(before) + questions[i], own, plan
+                    questions[i], owns[i], plans[i] = lead + questions[i], lead + owns[i], plan
         if len(questions) == 1 and (items := conjuncts(owns[0])) is not None:
             # 「A和B怎么安排」 is two parts when A and B are answered in different clauses.
             split = coordinate(owns[0])
@@ -295,12 +290,9 @@ class Pipeline:
             wider = [self.clauses[i] for i in self.writer.naming(self.writer.thing(plans[0]))
                      if i not in have]
             if wider:
-                given += wider
                 low = min((h.score for h in result.hits), default=1.0)
-                scores = [h.score for h in result.hits] + [low] * len(wider)
-                verifier = Verifier(given, self.places, self.context_terms, terms=tokenizer,
-                                    vocabulary=self.vocabulary)
-                ranker = self._ranker(given, scores)
+                given, scores = given + wider, scores + [low] * len(wider)
+                verifier, ranker = self._evidence(given, scores)
                 plans = [self.writer.plan(self.retriever.glossary.expand(owns[0]), ranker,
                                           owns[0])]
             if spread := self.writer.spread(plans[0]):
@@ -364,6 +356,13 @@ class Pipeline:
                       else "generated" if any(p.mode == "generated" for p in answers)
                       else "extractive")
         yield run.finish(refused=False, mode=mode)
+
+    def _evidence(self, clauses: list[Clause], scores: list[float]
+                  ) -> tuple[Verifier, SentenceRanker]:
+        """The verifier and the sentence ranker over the clauses an answer may rest on."""
+        return (Verifier(clauses, self.places, self.context_terms,
+                         terms=self.retriever.index.tokenizer, vocabulary=self.vocabulary),
+                self._ranker(clauses, scores))
 
     def _ranker(self, clauses: list[Clause], scores: list[float]) -> SentenceRanker:
         return SentenceRanker(clauses, scores, self.retriever.index.tokenizer,

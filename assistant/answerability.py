@@ -36,7 +36,11 @@ _DONE = r"(?:成功|建成|完成|通车|获批|落地|实现|突破|达到|开�
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # Whether a thing has come about (「申遗成功了吗」「巴中机场建成了没有」): a policy text sets
     # tasks and targets; it answers only where it reports what has been done (已建成).
-    ("实际进展", re.compile(_DONE + r"了(?:吗|没有?)|(?:有没有|是否已经?|是不是已经)" + _DONE + r"(?![性口的])"),
+    # (「突破9000亿元了吗」 too, with what is reached between; not 「文件提到建成X了吗」, which
+    # asks what the text says, nor 「要建成X了吗」.)
+    ("实际进展", re.compile(_DONE + r"了(?:吗|没有?)|(?:有没有|是否已经?|是不是已经)" + _DONE + r"(?![性口的])|"
+                        r"^(?!.*(?:提到|提及|提出|写到|写了|说到|说了|讲到|涉及|规定|要求))"
+                        r".*(?<![要将争])" + _DONE + r"[^，,。？?了吗]{1,10}了(?:吗|没有?)"),
      re.compile(r"已经|已(?:完成|实现|达到|建成|开通|获批|成功)|(?:完成|实现|达到|建成|开通|获批|成功)了|截至")),
     # Whether a price or fee goes down or up (「天然气价格会不会降」): the text must speak of
     # prices changing (降低收费, 免费), not only of the thing priced.

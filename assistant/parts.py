@@ -720,6 +720,9 @@ def _common_run(line: str, i: int, question: str) -> int:
 _NO_OPENING = "」』”’）)；;，,、：:。！？!? "
 _EMPTY_QUOTES = re.compile(r"「\s*」|“\s*”|『\s*』|（\s*）|\(\s*\)")
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
+# A book-title mark opened and never closed (「根据《共建…保障体系」), with the framing before it:
+# stray markup, not the name of a document.
+_UNCLOSED_TITLE_RE = re.compile(r"^(?:根据|依据|按照)?《(?=[^》]*$)")
 # The prompt's own evidence wrapper echoed (「（依据：「…」）」), maybe after the question restated
 # (「红色文化怎么搞，依据：「…」」): the quote inside is the line.
 _ECHO_RE = re.compile(r"^[^「“”」，,。]{0,40}[，,]?\s*[（(]?依据[：:]\s*"
@@ -743,7 +746,7 @@ def _strip_title(sentence: str, clauses: list[Clause]) -> str:
     echo = _ECHO_RE.match(sentence)
     if echo:
         return echo.group("quote") or echo.group("dquote")
-    sentence = _FRAMING_RE.sub("", sentence)
+    sentence = _UNCLOSED_TITLE_RE.sub("", _FRAMING_RE.sub("", sentence))
     for c in clauses:
         for sep in ("：", ":", "，", ","):
             if sentence.startswith(c.title + sep) and len(sentence) > len(c.title) + 6:

@@ -236,6 +236,8 @@ NEAR_MISS = [
     "城镇里哪些地方要实现免费高速上网？",
     # 哪位 asking a thing of a person (故里), not the person
     "文件要加大对哪位革命前辈的故里的保护？", "红色文化方面，重点保护哪位伟人的故里？",
+    # a thing reached, asked of what the text says (提到), or as a task (要建成)
+    "文件里提到建成川东北森林城市群了吗？", "文件提出要实现农村贫困人口脱贫了吗？",
 ]
 
 
@@ -320,6 +322,8 @@ def test_near_misses_are_answered(pipeline, question):
     # a price going up or down, where the text speaks of no price
     "以后用天然气的价钱能便宜些吗？", "川东北的水费会不会涨？",
     "川东北的地区生产总值有没有突破9000亿元，最终是多少？",
+    # ... with what is reached between the verb and 了吗
+    "GDP后来真的突破9000亿元了吗？", "成南达万高铁开通运营了没有？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

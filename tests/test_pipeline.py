@@ -1188,6 +1188,9 @@ def test_places_of_an_opening_statement(question, bare):
     "回答：（）省直有关部门(单位)要切实加强协调、指导和服务",
     # the question restated, then the prompt's evidence label
     "回答：省直部门在振兴发展中起什么作用？」依据：「省直有关部门(单位)要切实加强协调、指导和服务」",
+    # a book-title mark never closed, after a framing word
+    "回答：根据《省直有关部门(单位)要切实加强协调、指导和服务",
+    "回答：《省直有关部门(单位)要切实加强协调、指导和服务",
 ])
 def test_stray_markup_before_a_line_is_not_shown(retriever, settings, reply):
     p, _ = make(retriever, settings, reply)

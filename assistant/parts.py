@@ -106,7 +106,10 @@ class PartWriter:
                                    + re.findall(r"\d+", arabic_numbers(question))))
         eligible = [s for s in candidates
                     if self.verdict(question, (s,), content).answerable
-                    and self.judge.relevant(question, s.text, self.context_terms, singles)
+                    # (a measure's heading is said of each of its sentences: 「谁来负责落实」
+                    # is answered by 26.2's 责任主体 under 「落实主体责任」)
+                    and self.judge.relevant(question, self._headed(s), self.context_terms,
+                                            singles)
                     and self.judge.covers(asked, self.clauses[s.clause_id].text)]
         # 「开通哪些航线」: if the best candidate with the kind asked has it only after a quantity
         # naming none (开通更多航线), the text does not name them; another sentence's names
@@ -183,6 +186,11 @@ class PartWriter:
         top = set(candidates[:4]) | set(naming[:2]) | set(eligible[:1])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)
+
+    def _headed(self, s: Sentence) -> str:
+        """The sentence with its measure's heading before it (the heading alone as itself)."""
+        title = self.clauses[s.clause_id].title
+        return s.text if is_heading(s) or not title else f"{title}。{s.text}"
 
     def thing(self, plan: Plan) -> list[str]:
         """The words that name what an overview question (`asks_overview`) asks all about, such

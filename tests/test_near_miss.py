@@ -546,6 +546,10 @@ def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
     # 「和哪些地方一体化」 asks for places named, not a kind of area (城镇热点公共区域)
     ("苍溪在城镇发展上要和哪些地方一体化发展？", "7", "阆中"),
     ("城镇里哪些地方要实现免费高速上网？", "4", "城镇热点公共区域"),
+    # a word only the heading holds (落实 of 「落实主体责任」) is said of the measure's body:
+    # its sentence answers, not the heading
+    ("最后由谁来负责落实这些事情？", "26", "责任主体和实施主体"),
+    ("这么多规划，到底谁来负责落实？", "26", "川东北5市"),
 ])
 def test_the_sentence_that_answers_is_quoted(pipeline, question, clause, words):
     a = pipeline.ask(question)

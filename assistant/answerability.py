@@ -56,7 +56,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"每[年季月周天半]|定期|一次")),
     ("具体比例", re.compile(r"几个点|百分点|比例|百分之|比率|几成|占比"),
      re.compile(r"%|％|百分|[一二三四五六七八九十]成")),
-    ("补贴标准", re.compile(r"补贴|补助|奖补|奖励|优惠政策|扶持资金"),
+    # (Not a subsidy a thing lives on, which describes it: 「靠贷款和补贴硬撑的企业」.)
+    ("补贴标准", re.compile("".join(f"(?<![靠吃赖][^什么哪些多少几]{{{n}}})" for n in range(4))
+                        + r"(?:补贴|补助|奖补|奖励|优惠政策|扶持资金)"),
      re.compile(r"补贴|补助|奖补|奖励|优惠|资金|扶持")),
     # 「安排了多少专项资金」: money however it is qualified (not 「多少投资项目」, a count).
     ("具体金额", re.compile(r"多少[^，,。？?、]{0,4}?(?:钱|资金|经费|预算|拨款)|多少[^，,。？?、]{0,4}?投资(?!项目|主体|企业)|"
@@ -294,6 +296,20 @@ def gives_kind(question: str, line: str, evidence: str) -> bool:
     return True
 
 
+def _initial_runs(named: list[str], evidence: str) -> set[str]:
+    """The places named that `evidence` writes by their first characters in a run of three or
+    more such initials of distinct places the question names (成南达万高铁: 成都, 南充, 达州,
+    万州 — 「从成都经南充、达州到万州的高铁」)."""
+    first = {p[0]: p for p in named}
+    if len(first) < 3:
+        return set()
+    found: set[str] = set()
+    for m in re.finditer(f"[{''.join(first)}]{{3,}}", evidence):
+        if len(set(m.group(0))) == len(m.group(0)):
+            found |= {first[c] for c in m.group(0)}
+    return found
+
+
 class AnswerabilityJudge:
     """Checks a question, and each part of it, against the document and its evidence."""
 
@@ -439,7 +455,8 @@ class AnswerabilityJudge:
         # 川渝共建); a longer one names a region or route spanning several (川渝陕甘结合部, 渝新欧).
         if named and any(p in self.abbreviated for p in named):
             runs = abbreviations(evidence, self.initials)  # in the sentence, not its neighbours
-        absent = [p for p in named if normalize(p) not in around
+        joined = _initial_runs(named, ev)
+        absent = [p for p in named if normalize(p) not in around and p not in joined
                   and not any(len(c) == 2 for c in (runs.get(p, ()) if p in self.abbreviated
                                                      else ()))]
         if absent:

@@ -324,6 +324,8 @@ def test_near_misses_are_answered(pipeline, question):
     "川东北的地区生产总值有没有突破9000亿元，最终是多少？",
     # ... with what is reached between the verb and 了吗
     "GDP后来真的突破9000亿元了吗？", "成南达万高铁开通运营了没有？",
+    # a subsidy asked after one that describes (靠补贴); a subsidy asked by which (哪些)
+    "靠补贴的企业每年能拿多少补贴？", "企业能靠哪些补贴渡过难关？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -491,6 +493,16 @@ def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, s
     ("广元这几年冬天雾霾天气挺多，文件在大气污染治理上怎么说？", "17.2"),
     # two topics, then where: the clause, with a sentence for each topic
     ("社保异地经办、社会治安联动，归在哪一条？", "22.4"),
+    # everyday words for what the text names by its policy term (glossary_zh.tsv)
+    ("村里还有不少泥巴房，政府会帮着改造吗？", "14.2"),
+    ("家里一直烧煤做饭，以后会让换成用气吗？", "18.2"),
+    ("城区下暴雨老是积水，文件有什么措施？", "8.2"),
+    ("乡村医生总是留不住，有什么办法？", "20.3"),
+    ("水果蔬菜的保鲜运输有没有什么安排？", "13.6"),
+    # a subsidy a thing lives on describes it, it is not asked (靠补贴硬撑的企业: 僵尸企业)
+    ("靠政府补贴撑着的亏损企业怎么处理？", "11.2"),
+    # a route written by the initials of the places the question names (成南达万高铁)
+    ("从成都经南充、达州到万州的高铁，文件里怎么说？", "1.4"),
 ])
 def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)

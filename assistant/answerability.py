@@ -342,6 +342,13 @@ class AnswerabilityJudge:
             if not any(normalize(name) in self.document for name in names):
                 return Answerability(False, f"文件只涉及本经济区，没有“{zone[-2:]}经济区”的内容",
                                      zone[-2:])
+            # Another zone's own policy (「川南经济区自己的振兴政策」「川南经济区的实施意见」) is
+            # another document's, however this one names that zone (合作 with it).
+            own_zone = any(normalize(name) in t for name in names for t in self.titles)
+            if not own_zone and re.search(re.escape(zone) + r"经济区(?:(?:自己|自身|本身)的|的?"
+                                          r"[\u4e00-\u9fff]{0,4}?(?:实施意见|指导意见|规划纲要))", q):
+                return Answerability(False, f"文件是关于本经济区的，没有{zone[-2:]}经济区自己的政策",
+                                     zone[-2:])
         for name in _TITLED_RE.findall(q):
             if not self._names_document(normalize(name)):
                 return Answerability(False, f"文件没有涉及《{name}》，只能依据本文件回答", name)

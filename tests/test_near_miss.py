@@ -238,6 +238,8 @@ NEAR_MISS = [
     "文件要加大对哪位革命前辈的故里的保护？", "红色文化方面，重点保护哪位伟人的故里？",
     # a thing reached, asked of what the text says (提到), or as a task (要建成)
     "文件里提到建成川东北森林城市群了吗？", "文件提出要实现农村贫困人口脱贫了吗？",
+    # another zone the text cooperates with, and this zone's own (自己的) policy
+    "与川南经济区在哪些方面合作？", "川东北经济区自己的发展目标是什么？",
 ]
 
 
@@ -326,6 +328,8 @@ def test_near_misses_are_answered(pipeline, question):
     "GDP后来真的突破9000亿元了吗？", "成南达万高铁开通运营了没有？",
     # a subsidy asked after one that describes (靠补贴); a subsidy asked by which (哪些)
     "靠补贴的企业每年能拿多少补贴？", "企业能靠哪些补贴渡过难关？",
+    # another zone's own policy, without a title in 《》
+    "川南经济区的实施意见里对交通有什么要求？", "攀西经济区自己的产业政策有哪些？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

@@ -435,11 +435,17 @@ class SentenceRanker:
     def __init__(self, clauses: Sequence[Clause], scores: Sequence[float],
                  tokenizer: Callable[[str], list[str]],
                  similarity: Callable[[str, Sequence[Sentence]], Sequence[float]] | None = None,
-                 dense_weight: float = 0.0):
+                 dense_weight: float = 0.0, subject: Collection[str] = ()):
         self.tokenizer = tokenizer
+        # The document's own subject (川东北, 经济区): every sentence is about it, named or not;
+        # its words, or pieces of them (东北 of 川东北), say nothing about which one answers.
+        self.subject = tuple(subject)
         top = max(scores, default=1.0) or 1.0
         self.sentences = [(s, score / top) for c, score in zip(clauses, scores, strict=True)
                           for s in c.sentences]
+        # A measure's heading is said of each of its sentences (「推进区域中心城市建设」 of
+        # 「支持巴中建设…示范城市」): its words count for them, at half weight.
+        self.headings = [c.title for c in clauses for _ in c.sentences]
         self.similarity, self.dense_weight = similarity, dense_weight
 
     def terms(self, text: str) -> list[str]:
@@ -464,7 +470,7 @@ class SentenceRanker:
     def rank(self, question: str, own: str = "") -> list[Sentence]:
         """`own`: the part as the user wrote it; words only the glossary added to `question`
         (坐飞机 → 航线) count half: they stand for the user's words, they are not them."""
-        terms = self.terms(question)
+        terms = [t for t in self.terms(question) if not any(t in w for w in self.subject)]
         meaning = self._meaning(question)
         phrases = self.phrases(question)
         share = {t: 1.0 if not own or t in own else 0.5 for t in terms}
@@ -473,6 +479,9 @@ class SentenceRanker:
         def weight(i: int) -> float:
             s, clause_score = self.sentences[i]
             overlap = sum(len(t) * share[t] for t in terms if t in s.text)
+            if not is_heading(s):
+                overlap += sum(len(t) * share[t] / 2 for t in terms
+                               if t not in s.text and t in self.headings[i])
             # The question's phrase as one (达州机场), not its words apart (达州经济开发区 …
             # 南充机场): a sentence naming the very thing asked about comes first.
             together = sum(len(p) / 2 for p in phrases if p in s.text)

@@ -75,6 +75,8 @@ class Pipeline:
         self.context_terms = ({p for p in self.places if p in titles}
                               | {z for pair in zones for z in (pair[0], "".join(pair))}
                               | {"四川", "全省", "我省", "文件", "政策"})
+        # What every sentence is about, named or not: a sentence is not the answer for saying it.
+        self.subject = frozenset(self.context_terms | {d.title for d in index.documents})
         self.writer = PartWriter(self.clauses, self.places, self.context_terms, self.judge,
                                  titles, self.judge.abbreviated)
         self.system_prompt = render(
@@ -367,7 +369,7 @@ class Pipeline:
     def _ranker(self, clauses: list[Clause], scores: list[float]) -> SentenceRanker:
         return SentenceRanker(clauses, scores, self.retriever.index.tokenizer,
                               self.retriever.sentence_similarity,
-                              self.settings.sentence_dense_weight)
+                              self.settings.sentence_dense_weight, self.subject)
 
     def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan],
                      retry: bool = False):

@@ -1113,6 +1113,24 @@ def test_the_questions_phrase_as_one_and_a_counted_list_rank_first(retriever):
     assert nine.rank("重点发展的四大产业是什么")[0].id == "9.2"
 
 
+def test_heading_words_count_for_the_body_and_the_subject_counts_for_none(retriever):
+    """「巴中在川东北中心城市建设中…角色」: 6.6 (支持巴中建设…示范城市, under 「加快中心城市建设」)
+    answers, not 4.4, which has 巴中, 中心 and 川东北 (云计算中心) but is about data centres.
+    The heading's 中心 counts for 6.6 at half weight; 东北 of 川东北, the document's subject,
+    counts for neither. Without the subject the words alone rank 4.4 first."""
+    from assistant.evidence import SentenceRanker
+
+    given = [retriever.index.clause("6"), retriever.index.clause("4")]
+    question = "巴中在川东北中心城市建设中被赋予了什么角色？"
+    bare = SentenceRanker(given, [1.0, 0.95], retriever.index.tokenizer)
+    assert bare.rank(question)[0].id == "4.4"
+    ranker = SentenceRanker(given, [1.0, 0.95], retriever.index.tokenizer,
+                            subject={"川东北", "川东北经济区"})
+    assert ranker.rank(question)[0].id == "6.6"
+    # a heading ranks below its measure's sentences still
+    assert ranker.rank("中心城市建设")[0].id != "6.1"
+
+
 @pytest.mark.parametrize("question,parts", [
     # a question naming nothing of its own asks more of the one before it
     ("川东北有几个市，分别是哪些？", ["川东北有几个市，分别是哪些？"]),

@@ -289,8 +289,12 @@ class PartWriter:
         return self._counts[word]
 
     def _terms(self, text: str, ranker: SentenceRanker) -> list[str]:
-        return [t for t in ranker.terms(text) if not ASKING_WORDS.fullmatch(t)
-                and not any(t in c for c in self.context_terms)]
+        words = [t for t in ranker.terms(text) if not ASKING_WORDS.fullmatch(t)
+                 and not any(t in c for c in self.context_terms)]
+        # A preposition cut into the word after it (在城镇 of 「在城镇生态建设上」) is that word:
+        # as a word of its own it is found only where the text has the same two (4.3's
+        # 「在城镇热点公共区域」) and would seem a rare word of the question.
+        return [t for t in words if not (len(t) > 2 and t[0] in _PREPOSITIONS and t[1:] in words)]
 
     def missing(self, plan: Plan) -> str:
         """Why no evidence answers this part, in Chinese."""
@@ -327,7 +331,7 @@ class PartWriter:
         for n, text, done in events_for(events, index if line_no is None else line_no):
             # An empty pair of quote marks (「」依据：「…」) is stray markup, not words.
             line = _EMPTY_QUOTES.sub("", strip_marks(text)[0]).lstrip(_NO_OPENING)
-            line = _strip_title(line, list(self.clauses.values()))
+            line = _strip_title(_unbooked(line, self.titles), list(self.clauses.values()))
             # Marks a line cannot open with (「」；「开展…」 copied from between two quotes).
             line = _balanced_open(line.lstrip(_NO_OPENING))
             body = line.rstrip("，,、；;：:。！？!?")
@@ -725,12 +729,12 @@ def _common_run(line: str, i: int, question: str) -> int:
     return n
 
 
+_PREPOSITIONS = "在对于从向把被和与及跟同给为"
 _NO_OPENING = "」』”’）)；;，,、：:。！？!? "
 _EMPTY_QUOTES = re.compile(r"「\s*」|“\s*”|『\s*』|（\s*）|\(\s*\)")
 _FRAMING_RE = re.compile(r"^(?:根据|依据|按照)[^，,：:。]{0,8}[，,：:]\s*")
-# A book-title mark opened and never closed (「根据《共建…保障体系」), with the framing before it:
-# stray markup, not the name of a document.
-_UNCLOSED_TITLE_RE = re.compile(r"^(?:根据|依据|按照)?《(?=[^》]*$)")
+# Book-title marks opening a line, closed or not (「根据《共建…保障体系」): `_unbooked`.
+_BOOKED_RE = re.compile(r"^(?:根据|依据|按照)?《([^《》]*)(》?)")
 # The prompt's own evidence wrapper echoed (「（依据：「…」）」), maybe after the question restated
 # (「红色文化怎么搞，依据：「…」」): the quote inside is the line.
 _ECHO_RE = re.compile(r"^[^「“”」，,。]{0,40}[，,]?\s*[（(]?依据[：:]\s*"
@@ -749,12 +753,22 @@ def _balanced_open(said: str) -> str:
     return said
 
 
+def _unbooked(line: str, titles: str) -> str:
+    """Without book-title marks around the text's own words at the line's start (「根据《共建…
+    保障体系》，…」: the model quoting a sentence as if it named a document), with the framing
+    word before them; a document's title in 《》 is kept."""
+    m = _BOOKED_RE.match(line)
+    if m is None or (m.group(2) and m.group(1) and normalize(m.group(1)) in normalize(titles)):
+        return line
+    return m.group(1) + line[m.end():].lstrip("，,：:")
+
+
 def _strip_title(sentence: str, clauses: list[Clause]) -> str:
     """Drop a leading "<measure title>：" or 「根据文件原文，」 the model likes to echo."""
     echo = _ECHO_RE.match(sentence)
     if echo:
         return echo.group("quote") or echo.group("dquote")
-    sentence = _UNCLOSED_TITLE_RE.sub("", _FRAMING_RE.sub("", sentence))
+    sentence = _FRAMING_RE.sub("", sentence)
     for c in clauses:
         for sep in ("：", ":", "，", ","):
             if sentence.startswith(c.title + sep) and len(sentence) > len(c.title) + 6:

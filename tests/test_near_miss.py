@@ -566,6 +566,11 @@ def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
     # its sentence answers, not the heading
     ("最后由谁来负责落实这些事情？", "26", "责任主体和实施主体"),
     ("这么多规划，到底谁来负责落实？", "26", "川东北5市"),
+    # a preposition cut into the next word (在城镇) is not a rare word of the question
+    ("在城镇生态建设上，川东北要共同打造一个什么样的城市群？", "8", "川东北森林城市群"),
+    # everyday words for the policy terms: 硬性限制 → 红线/底线, 河湖管理 → 河长制
+    ("我们公司想在川东北建工厂，环保上有哪些硬性限制？", "17", "生态保护红线"),
+    ("生态保护方面，文件对大熊猫保护和河湖管理分别提出了什么？", "17", "河长制湖长制"),
 ])
 def test_the_sentence_that_answers_is_quoted(pipeline, question, clause, words):
     a = pipeline.ask(question)

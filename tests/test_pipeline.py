@@ -1209,6 +1209,9 @@ def test_places_of_an_opening_statement(question, bare):
     # a book-title mark never closed, after a framing word
     "回答：根据《省直有关部门(单位)要切实加强协调、指导和服务",
     "回答：《省直有关部门(单位)要切实加强协调、指导和服务",
+    # ... or closed around the text's own words, as if they named a document
+    "回答：根据《省直有关部门(单位)要切实加强协调、指导和服务》",
+    "回答：根据《省直有关部门(单位)要切实加强协调、指导和服务》，",
 ])
 def test_stray_markup_before_a_line_is_not_shown(retriever, settings, reply):
     p, _ = make(retriever, settings, reply)

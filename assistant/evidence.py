@@ -44,6 +44,7 @@ _MIN_LISTED_CHARS = 5
 # What a part may say besides question words and still name nothing (分别是什么, 都在哪里, 具体指啥)
 # ... and besides asking where the text says it (对应哪一条, 归在哪一条, 文件哪一条专门讲).
 _LOCATE_ONLY = re.compile(r"一?(?:条|款|章|段|部分)|对应|归在|归于|属于|放在|翻到|查|看|专门|文件|文中|原文|意见|写|提")
+_PROVISION_WORDS = re.compile(r"规定|要求|内容|相关|说法|安排|涉及|部署|提及")
 _ASKS_ONLY = re.compile(r"分别|各自|具体|实际|最终|目前|请问|一下|都|又|还|也|是|有|在|的|些|了|吧|里|指|说|讲|到底|究竟|呀|啊")
 
 
@@ -51,6 +52,8 @@ def names_own(part: str) -> int:
     """How many characters of a part name something: not its question words, nor words asking
     more of a thing named before (分别, 具体) or where the text says it (对应哪一条)."""
     own = _LOCATE_ONLY.sub("", _LOCATE_RE.sub("", part))
+    if own != part and _LOCATE_RE.search(part):  # 「文件哪条有规定」: where, of the thing before
+        own = _PROVISION_WORDS.sub("", own)
     return len(_HAN_RE.findall(_ASKS_ONLY.sub("", _QUESTION_WORD.sub("", own))))
 
 
@@ -307,7 +310,9 @@ def without_opening_places(question: str, places: Collection[str]) -> str:
 
 
 # 「写在哪一条」「在文件哪里」「哪个部分讲…」: asks where the document says something, not what.
-_LOCATE_RE = re.compile(r"(?:哪一?|第几)(?:条|款|章|段|部分)|(?:文件|文中|意见)(?:的)?(?:哪里|哪儿|什么地方)"
+# (Not 条 counting a road, railway or river: 「要开工哪条高铁」 asks which railway.)
+_LOCATE_RE = re.compile(r"(?:哪一?|第几)(?:条(?!高铁|铁路|公路|高速|路|线|河|江|航|通道|管道|渠|街|隧道|动车|城际)"
+                        r"|款|章|段|部分)|(?:文件|文中|意见)(?:的)?(?:哪里|哪儿|什么地方)"
                         r"|写在哪|在哪一?条")
 
 

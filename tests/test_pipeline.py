@@ -1131,8 +1131,21 @@ def test_heading_words_count_for_the_body_and_the_subject_counts_for_none(retrie
     assert ranker.rank("中心城市建设")[0].id != "6.1"
 
 
+@pytest.mark.parametrize("question,where", [
+    ("文件要开工哪条高铁？", False), ("哪条铁路在做前期工作？", False), ("哪条高速公路要扩容？", False),
+    ("这在哪条里写的？", True), ("哪条规定讲了高铁？", True), ("第几条提到机场？", True),
+])
+def test_which_tiao_of_a_road_is_not_which_clause(question, where):
+    """条 counts railways and roads as well as clauses: 「哪条高铁」 asks which railway."""
+    from assistant.evidence import asks_location
+
+    assert asks_location(question) is where
+
+
 @pytest.mark.parametrize("question,parts", [
     # a question naming nothing of its own asks more of the one before it
+    # (also when asking where with a word for provisions: 「文件哪条有规定」)
+    ("县城和重点镇怎么发展，文件哪条有规定？", ["县城和重点镇怎么发展，文件哪条有规定？"]),
     ("川东北有几个市，分别是哪些？", ["川东北有几个市，分别是哪些？"]),
     ("要新建几个机场，都在哪里？", ["要新建几个机场，都在哪里？"]),
     ("“三带”指哪几条带？具体是什么？", ["“三带”指哪几条带？具体是什么？"]),

@@ -118,7 +118,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
 )
 _QUESTION_WORDS = re.compile(r"什么|怎么样|怎么|怎样|如何|哪些|哪里|哪儿|哪几|多少|是否|有没有|有哪些|吗|呢|啥|"
                              r"请问|一下|文件|政策|意见|里面|关于|方面|情况|内容|说说|介绍|一共|总共|"
-                             r"出现|提到|提及|涉及|写到|说到|讲到|所有|全部|相关|有关|"
+                             r"出现|提到|提及|涉及|写到|说到|讲到|所有|全部|凡是|相关|有关|安排|部署|"
                              r"分别|各自|这份|这个|[一二三四五六七八九十两几]+[个条项所家类座大种]")
 # Words that ask (a clause with one is a question, not a statement that opens it).
 _ASKING = re.compile(r"什么|怎么|怎样|如何|哪|多少|(?<![好这那十没])几|是否|有没有|能不能|会不会|吗|呢|啥|[？?]")

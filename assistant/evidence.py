@@ -51,9 +51,8 @@ _ASKS_ONLY = re.compile(r"分别|各自|具体|实际|最终|目前|请问|一�
 def names_own(part: str) -> int:
     """How many characters of a part name something: not its question words, nor words asking
     more of a thing named before (分别, 具体) or where the text says it (对应哪一条)."""
-    own = _LOCATE_ONLY.sub("", _LOCATE_RE.sub("", part))
-    if own != part and _LOCATE_RE.search(part):  # 「文件哪条有规定」: where, of the thing before
-        own = _PROVISION_WORDS.sub("", own)
+    # (nor words for provisions: 「文件哪条有规定」「…？文件有安排吗」 ask of the thing before)
+    own = _PROVISION_WORDS.sub("", _LOCATE_ONLY.sub("", _LOCATE_RE.sub("", part)))
     return len(_HAN_RE.findall(_ASKS_ONLY.sub("", _QUESTION_WORD.sub("", own))))
 
 

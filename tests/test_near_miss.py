@@ -240,6 +240,10 @@ NEAR_MISS = [
     "文件里提到建成川东北森林城市群了吗？", "文件提出要实现农村贫困人口脱贫了吗？",
     # another zone the text cooperates with, and this zone's own (自己的) policy
     "与川南经济区在哪些方面合作？", "川东北经济区自己的发展目标是什么？",
+    # everything the text says of a place, asked with words for provisions (安排, 凡是)
+    "文件里凡是跟万州有关的安排有哪些？", "涉及广安的部署有哪些？",
+    # everyday words: 坐下来商量 (联席会议)
+    "各市之间靠什么机制坐下来商量事情？",
 ]
 
 

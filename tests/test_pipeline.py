@@ -1146,6 +1146,7 @@ def test_which_tiao_of_a_road_is_not_which_clause(question, where):
     # a question naming nothing of its own asks more of the one before it
     # (also when asking where with a word for provisions: 「文件哪条有规定」)
     ("县城和重点镇怎么发展，文件哪条有规定？", ["县城和重点镇怎么发展，文件哪条有规定？"]),
+    ("社保在外地要办事怎么办？文件有安排吗", ["社保在外地要办事怎么办？文件有安排吗"]),
     ("川东北有几个市，分别是哪些？", ["川东北有几个市，分别是哪些？"]),
     ("要新建几个机场，都在哪里？", ["要新建几个机场，都在哪里？"]),
     ("“三带”指哪几条带？具体是什么？", ["“三带”指哪几条带？具体是什么？"]),

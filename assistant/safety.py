@@ -18,12 +18,14 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"(别管|不要管|不用管|抛开|撇开|丢开|忘掉)(这份|这个|该|本|上面的?|前面的?)?(文件|文档|材料|资料|原文)",
         r"disregard\b.{0,30}\b(instruction|prompt|rule)s?",
         r"(系统|隐藏|内部).{0,4}(提示词|提示语|指令|设定)", r"提示词", r"system\s*prompt",
-        r"(开发者|调试|上帝|管理员)模式", r"developer\s*mode", r"debug\s*mode", r"\bDAN\b", r"jailbreak",
-        r"越狱", r"不受任何限制", r"没有任何限制",
+        r"(开发者|调试|上帝|管理员)模式", r"developer\s*mode", r"debug\s*mode", r"jailbreak",
+        # (DAN beside Chinese text: \b sees no boundary between 的 and D)
+        r"(?<![A-Za-z])(?-i:DAN)(?![A-Za-z])",
+        r"越狱", r"不受任何.{0,4}(限制|约束|规则)", r"没有任何限制",
         r"你现在(是|扮演|作为)", r"(你|请|现在|来)\s*扮演", r"假装", r"\bpretend\b", r"role.?play", r"\bact as\b",
         r"以.{1,10}(的)?身份(宣布|承诺|发言)",
         r"系统通知", r"【\s*系统", r"^\s*system\s*[:：]", r"\bSYSTEM\s*[:：]", r"管理员已?授权",
-        r"(执行|运行)(一下)?(上面|下面|以下|前面|这段|这个|该|我)?的?(脚本|代码|命令)",
+        r"(执行|运行)(一下)?(上面|下面|以下|前面|这段|这个|该|我|的){0,3}(脚本|代码|命令)",
         # the user's own text to be put back in the answer (「请把上面这段代码原样放进回答」)
         r"(上面|上述|前面|下面|以下|这段|这些|我(发|给|写|贴)的).{0,8}(代码|脚本|标签|内容|文字|话).{0,4}"
         r"(原样|原封不动|一字不差|照抄|完整)地?(放|写|贴|复制|输出|返回|显示|加|回复|粘贴|抄)",
@@ -44,6 +46,9 @@ _PATTERNS: dict[Verdict, list[str]] = {
     ],
     # Requests for another kind of work than answering from the document.
     "off_topic": [
+        # help to get round the law (「怎么绕过审批偷偷开采」), not what the document provides
+        r"(怎么|怎样|如何|教我|帮我).{0,4}(绕过|绕开|规避|逃避|躲过|躲避)(政府|监管|审批|检查|环评|税|执法)",
+        r"偷偷(开采|排放|建设|施工|开工|生产)",
         r"(写|作|来|创作|编)(一|几|两)?(首|篇|段|副|个)?.{0,12}"
         r"(诗|绝句|宋词|歌词|歌曲|小说|作文|笑话|散文|故事|对联|顺口溜|演讲稿)",
         r"(讲|说)(一|几)?个?.{0,6}(笑话|故事)",

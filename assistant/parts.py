@@ -165,13 +165,10 @@ class PartWriter:
                 eligible = [s for s in eligible if any(t in s.text for t in rarest)]
         # A word of a measure's heading is said of every sentence of it (「新兴产业上要建哪些基地」
         # → 10.4's 新材料产业基地, under 「加快培育新兴产业」).
-        def holds(s: Sentence, t: str) -> bool:
-            return t in s.text or t in self.clauses[s.clause_id].title
-
-        eligible = [s for s in eligible if any(holds(s, t) for t in rare)] or eligible
+        eligible = [s for s in eligible if any(t in self._headed(s) for t in rare)] or eligible
         # Those holding more of them first (9.4's 锂 and 钾 before 一-2.1's 建成), and the best
         # is a candidate even when sentences with more common words of the question rank higher.
-        eligible = sorted(eligible, key=lambda s: -sum(holds(s, t) for t in rare))
+        eligible = sorted(eligible, key=lambda s: -sum(t in self._headed(s) for t in rare))
         # A measure's title (「打造幸福美丽新村升级版。」) names what the question is about; the
         # answer is in its body: the clause's best other sentence comes before it (not for
         # 「…在哪一条」, which the title answers best).

@@ -48,7 +48,15 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
                       r"[^，,。？?]{0,6}?(?:会不会|能不能|会|能|是否|要)?[^，,。？?]{0,3}?(?:降|涨|便宜|贵|下调|上调)"),
      re.compile(r"降价|涨价|(?:价格|费用|收费|资费|成本)[^，,。；;]{0,6}(?:降低|下降|下调|上涨|上调)|"
                 r"(?:降低|下调|减免)[^，,。；;]{0,6}(?:价格|费用|收费|资费|成本)|免费")),
-    ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期"),
+    # Where a thing moves to (「达钢集团要搬迁到哪个具体地点」): the text must say where it goes
+    # (迁至, 搬到, 新址, 落户), not only that it moves (搬迁转型发展) beside other places.
+    ("迁移去向", re.compile(r"(?:搬迁|迁建|迁移|搬|迁)(?:到|至|往|去)(?:哪|什么地方|何处|何地)|"
+                      r"(?:搬迁|迁建|迁移)[^，,。？?]{0,2}(?:目的地|新址|选址|地点)"),
+     re.compile(r"迁(?:至|往|到|入)|搬(?:到|至|往|入)|(?:迁建|搬迁|迁移)(?:于|在|至)|新址|选址|落户")),
+    ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期|"
+                      # 「脱贫攻坚的时间节点是什么」 asks a date as 「什么时候」 does
+                      r"时间节点[^，,。？?]{0,3}(?:是什么|是哪|是啥|在哪)|(?:什么|哪个|哪些)时间节点|"
+                      r"(?:完成|截止)时间[^，,。？?]{0,3}(?:是什么|是哪|是啥)"),
      re.compile(r"\d{4}年|\d{1,2}月|[一二三四五六七八九十]+月|年底|年内|年前|年末|上半年|下半年")),
     # 「每周开行几趟」 asks how often as 「每年开几次」 does.
     ("会议或工作频次", re.compile(r"多久.{0,4}一次|多长时间.{0,4}一次|一年.{0,3}几次|几年一次|频率|频次|隔多久|"
@@ -81,8 +89,10 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
                       r"[^，,。？?]{0,2}(是谁|叫什么|姓什么|是哪位)|姓名|哪位(?![\u4e00-\u9fff]{0,4}的[\u4e00-\u9fff])|哪个人"),
      # 「由哪位省领导召集」 asks for a person; 「保护哪位伟人的故里」 for a thing of one, which
      # the text may name (朱德故里) as it names no office.
-     re.compile(r"院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志|"
-                r"(?<!组织)领导|官员|专家")),
+     # An office whose guidance the text follows (「贯彻习近平总书记…重要指示精神」) is not who
+     # acts on it: 「由哪位省领导牵头」 is not answered by it.
+     re.compile(r"(?:院长|校长|局长|市长|省长|县长|书记|主任|负责人|主席|董事长|总经理|部长|厅长|召集人|同志|"
+                r"(?<!组织)领导|官员|专家)(?![^，,。；;]{0,16}(?:指示|讲话|批示|论述|思想|精神))")),
     ("联系方式", re.compile(r"电话|热线|手机号|邮箱|网址|官网|联系方式|联系人|办公地址|在哪办公"),
      re.compile(r"\d{3,}[-\d]{4,}|@|https?://|www\.|[路街道]\d+号")),
     # The document's own issuance (number, issuer, validity) is rarely in its body text.
@@ -137,7 +147,9 @@ MEASURED = (*QUANTITIES, "具体时间", "办理手续")
 # A route "X至Y" / "X经Z至Y": a place named only there is a road's end, nothing more.
 _ROUTE_RE = re.compile(r"[\u4e00-\u9fff]{1,4}(?:经[\u4e00-\u9fff]{1,4})?至[\u4e00-\u9fff]{1,4}")
 # (「提到」 too: whether or where the text mentions a place is answered by a route through it.)
-_ROUTE_ASK = re.compile(r"至|到|经过|途经|高速|铁路|高铁|公路|城际|航线|航道|通道|线路|路线|连接|连通|提及")
+# (「两市之间要修什么路」 asks for a road by name too.)
+_ROUTE_ASK = re.compile(r"至|到|经过|途经|高速|铁路|高铁|公路|城际|航线|航道|通道|线路|路线|连接|连通|提及|"
+                        r"修[^，,。？?]{0,4}路|(?:什么|哪条|哪些)路|道路")
 _YEAR_RE = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
 # A named economic zone: 「关中经济区」, not 「经济区域」 (a region in general), and not the end of
 # 「新区和经济区」 (a named zone has no conjunction or particle in its name).

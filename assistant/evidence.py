@@ -38,6 +38,8 @@ _QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|谁|
 _HARD_SPLIT = re.compile(r"(?<=[？?；;。!！])\s*")
 _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4
+# A phrase that introduces what follows it (「…体现在哪两方面：」).
+_LEAD = re.compile(r"[^，,：:]{2,}[：:]")
 # A question listed after another with 、 names a thing of its own in this many characters
 # (「什么时候建成」 names none: it asks more of the thing before it).
 _MIN_LISTED_CHARS = 5
@@ -120,7 +122,13 @@ def split_question(question: str, max_parts: int = MAX_PARTS) -> list[str]:
         asking = [p for p in pieces if _QUESTION_WORD.search(p)]
         listed = _enumerated if not _LOCATE_RE.search(sentence) else lambda p: [p]
         if len(asking) >= 2 and all(len(p.strip("，, ")) >= _MIN_PART_CHARS for p in pieces):
-            parts += [q for p in _merge_to_questions(pieces) for q in listed(p)]
+            found = [q for p in _merge_to_questions(pieces) for q in listed(p)]
+            # 「达州与万州的联系体现在哪两方面：交通上修什么路，城市发展上提出什么？」: what the
+            # colon introduces is said of each part after it.
+            lead = _LEAD.match(found[0])
+            if lead and len(found) >= 2 and len(found[0]) > lead.end():
+                found = found[:1] + [lead.group(0) + f for f in found[1:]]
+            parts += found
         elif sentence.strip():
             parts += listed(sentence.strip())
     parts = [p for p in parts if len(p.strip("？?。；;，, ")) >= 2]
@@ -154,6 +162,12 @@ _ITEMS = re.compile(r"[^在对把从向给的是有要将这，,。？?；;：:�
                     r"(?:[、和与及][^在对把从向给的是有要将这，,。？?；;：:、和与及 ]{2,8})+")
 
 
+# The word that counts or frames listed items (三方面, 两个领域, 等方面), not an item.
+_COUNTED_AS = re.compile(r"(?:这|等)?[两二三四五六几]?个?(?:方面|领域|块|项|件事)$")
+# A phrase that opens with the topics asked of, before the phrase that asks (「在A和B方面，」).
+_TOPIC_PHRASE = re.compile(r"^(?:文件)?(?:在|对于?|关于|就)(.+?)(?:(?:这|等)?[两二三四五六几]?个?(?:方面|领域)|上)?[，,]$")
+
+
 def distribute(part: str) -> list[str]:
     """「A和B分别/各自…」 asks the same of each item: 「A…」, 「B…」 (one part when it does not).
 
@@ -170,16 +184,27 @@ def distribute(part: str) -> list[str]:
     partner = re.match(r"[^、和与及]{2,8}[与和同跟](?=[^、和与及]{2,8}、)", part[i:m.start()])
     if partner and RECIPROCAL.search(part[m.end():]):
         i += partner.end()
-    items = [x for x in _JOINER.split(part[i:m.start()]) if x]
+    # 「在机场、新材料基地和信息基础设施三方面各有什么」: what counts the items is not one.
+    run = part[i:m.start()]
+    counted = _COUNTED_AS.search(run)
+    j = m.start() - (len(counted.group(0)) if counted else 0)
+    items = [x for x in _JOINER.split(part[i:j]) if x]
     rest = part[m.end():]
     if len(items) < 2:  # not right before 分别: the last joined run earlier in the phrase
         left = max(part.rfind(c, 0, m.start()) for c in "，,。？?；;：:") + 1
         runs = list(_ITEMS.finditer(part, left, m.start()))
+        # ... or the topic phrase before it (「在农产品流通和乡村旅游住宿方面，文件分别提出了什么」)
+        if not runs and left and (topic := _TOPIC_PHRASE.match(part[:left])):
+            runs = list(_ITEMS.finditer(part, topic.start(1), topic.end(1)))
         if not runs:
             return [part]
         i, j = runs[-1].span()
         items = _JOINER.split(runs[-1].group())
-        rest = re.sub(r"^这?[两二三四五几]个?(?:城市|市|县|区|地方?)", "", part[j:m.start()]) + rest
+        if (counted := _COUNTED_AS.search(items[-1])) and len(items[-1]) > len(counted.group(0)) + 1:
+            items[-1] = items[-1][:-len(counted.group(0))]
+            j -= len(counted.group(0))
+        rest = re.sub(r"^这?[两二三四五几]个?(?:城市|市|县|区|地方?)|^(?:这|等)?[两二三四五六几]?个?(?=方面|领域)",
+                      "", part[j:m.start()]) + rest
     if not 2 <= len(items) <= MAX_PARTS or any(len(x) > 8 or _QUESTION_WORD.search(x)
                                               for x in items):
         return [part]

@@ -254,6 +254,9 @@ def abbreviations(text: str, local: str | None = None) -> dict[str, list[str]]:
     return found
 
 
+_ASCII_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{3,}(?![A-Za-z0-9])")
+
+
 class Glossary:
     """Expands English words in a mixed query with the Chinese terms policy texts use, and
     Chinese abbreviations and everyday words with the policy terms (社保 → 社会保险).
@@ -306,13 +309,25 @@ class Glossary:
             entries[name] = list(dict.fromkeys(entries.get(name, []) + compounds))
         return Glossary(entries, {**self.compounds, **found})
 
+    def _transposed(self, word: str) -> str | None:
+        """The one English key `word` is a typo of by two neighbouring letters swapped (GPD for
+        GDP, the commonest slip in typing an abbreviation); None when it is a key itself, or
+        none or several are."""
+        if word in self.entries or len(word) < 3:
+            return None
+        swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
+        keys = [k for k in swaps if k != word and k in self.entries]
+        return keys[0] if len(keys) == 1 else None
+
     def expand(self, query: str) -> str:
         """The query with the policy terms for its English words and Chinese abbreviations or
         everyday words appended (a term already in the query is not added); else unchanged."""
         if self._re is None:
             return query
         added: list[str] = []
-        matched = [m[1].lower() for m in self._re.finditer(unicodedata.normalize("NFKC", query))]
+        text = unicodedata.normalize("NFKC", query)
+        matched = [m[1].lower() for m in self._re.finditer(text)]
+        matched += [k for w in _ASCII_WORD.findall(text) if (k := self._transposed(w.lower()))]
         # Two places the question names together are searched by the compounds naming both
         # (「四川和重庆」 → 川渝, not every compound with 川 such as 川陕甘).
         places = [k for k in dict.fromkeys(matched) if k in self.compounds]

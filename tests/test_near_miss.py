@@ -244,6 +244,10 @@ NEAR_MISS = [
     "文件里凡是跟万州有关的安排有哪些？", "涉及广安的部署有哪些？",
     # everyday words: 坐下来商量 (联席会议)
     "各市之间靠什么机制坐下来商量事情？",
+    # a person whose guidance the text follows, asked as that; moving asked without where to
+    "文件要求学习贯彻哪位领导的重要指示精神？", "哪些企业要搬迁转型？", "达州机场要迁建吗？",
+    # a date asked as a 时间节点 the text gives; an abbreviation typed with two letters swapped
+    "农村贫困人口脱贫的时间节点是什么？", "川东北经济区的GPD目标是多少？",
 ]
 
 
@@ -334,6 +338,11 @@ def test_near_misses_are_answered(pipeline, question):
     "靠补贴的企业每年能拿多少补贴？", "企业能靠哪些补贴渡过难关？",
     # another zone's own policy, without a title in 《》
     "川南经济区的实施意见里对交通有什么要求？", "攀西经济区自己的产业政策有哪些？",
+    # an office whose guidance is followed is not who leads; where a thing moves to
+    "这份实施意见由哪位省领导牵头负责推进？", "达钢集团要搬迁到哪个具体地点？",
+    "达州机场要迁建到哪里？",
+    # a 时间节点 the text does not give
+    "五年行动计划的完成时间是什么？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -594,6 +603,10 @@ def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
     # everyday words for the policy terms: 硬性限制 → 红线/底线, 河湖管理 → 河长制
     ("我们公司想在川东北建工厂，环保上有哪些硬性限制？", "17", "生态保护红线"),
     ("生态保护方面，文件对大熊猫保护和河湖管理分别提出了什么？", "17", "河长制湖长制"),
+    # a 时间节点 is a date: the sentence with the year, not another of the same measure
+    ("经济总量的目标和脱贫攻坚的时间节点各是什么？", "15", "2020年"),
+    # three topics listed before 三方面各…: a part each, each its own clause
+    ("巴中在机场、新材料和信息基础设施这三方面各有哪些项目？", "4", "巴中西部云谷"),
 ])
 def test_the_sentence_that_answers_is_quoted(pipeline, question, clause, words):
     a = pipeline.ask(question)

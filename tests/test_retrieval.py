@@ -73,6 +73,16 @@ def test_glossary_expands_english_and_everyday_words():
     assert "村级医疗卫生" in g.expand("村医留不住怎么办")
 
 
+def test_an_english_key_typed_with_two_letters_swapped_is_read_as_the_key():
+    g = Glossary.bundled()
+    assert "地区生产总值" in g.expand("川东北的GPD目标是多少")
+    assert "地区生产总值" in g.expand("gpd 目标")
+    # Near misses: a word that is a key itself, one letter wrong (no swap), or too short.
+    assert g.expand("PDG是什么") == "PDG是什么"
+    assert g.expand("GXP目标") == "GXP目标"
+    assert "地区生产总值" not in g.expand("DG目标")
+
+
 def test_a_word_the_document_uses_is_searched_as_it_is(docs):
     g = Glossary.bundled().without_words_in("".join(d.text for d in docs))
     assert g.expand("民宿相关内容在第几条") == "民宿相关内容在第几条"  # the text says 巴山民宿

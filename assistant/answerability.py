@@ -203,7 +203,7 @@ _FUNDS_ASKED = re.compile(r"资金|经费|预算|拨款|投资|投入")
 _FUNDS = re.compile(r"资金|经费|预算|拨款|投资|投入|补助|补贴|奖补|基金|资助|财政")
 _MEASURE_OF = re.compile(r"人均|年均|户均|平均|增速|增长率|增幅|比重|占比")
 # 「多少个贫困县」「有几个示范区」: a count of a named thing (not 「几个市之间」, the cities).
-_COUNT_OF = re.compile(r"(?:多少|(?:有|是|包括|包含|共|涉及)几)个([\u4e00-\u9fff]{1,6}?)"
+_COUNT_OF = re.compile(r"(?:多少|(?:有|是|包括|包含|共|涉及|由)几)个([\u4e00-\u9fff]{1,6}?)"
                        r"(?=[要是在有的将会能，,。？?吗呢]|$)")
 
 

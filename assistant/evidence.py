@@ -15,6 +15,7 @@ it named a supporting sentence for 0 of 14 questions while writing a correct lin
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -338,6 +339,31 @@ def without_opening_places(question: str, places: Collection[str]) -> str:
 _LOCATE_RE = re.compile(r"(?:哪一?|第几)(?:条(?!高铁|铁路|公路|高速|路|线|河|江|航|通道|管道|渠|街|隧道|动车|城际)"
                         r"|款|章|段|部分)|(?:文件|文中|意见)(?:的)?(?:哪里|哪儿|什么地方)"
                         r"|写在哪|在哪一?条")
+
+
+# A question about the document as a whole: its contents or how it is laid out (「这份文件主要讲
+# 了什么」「文件分为几个部分」「一共有多少条措施」), naming nothing in it.
+_OUTLINE_RE = re.compile(
+    r"(?:主要|大致|大概|核心|总体|整体|具体)?(?:内容|框架|结构|目录|大纲|要点|脉络)"
+    r"|(?:几|多少)个?大?(?:部分|章|板块|方面|块)|(?:几|多少)(?:条|项)(?:措施|举措|内容)?"
+    r"|(?:讲|说|写|包括|包含|涉及|分为|分成|分了|有)了?(?:些)?(?:什么|哪些|啥|哪几)|介绍|概括|总结|概述")
+_DOCUMENT_WORDS = re.compile(r"这份|这个|这篇|本|该|整个|整份|全文|文件|实施意见|意见|政策|文章|通知")
+_OUTLINE_FILLER = re.compile(r"请问|请|帮我|给我|一下|简单|简要|概括|总结|介绍|说说|讲讲|主要|大致|大概|核心|"
+                             r"总体|整体|具体|一共|总共|共|都|分别|各|了|的|是|有|呢|吗|啊|呀|吧|个|大|条|项|些|"
+                             r"措施|举措|部分|章|板块|方面|块|内容|框架|结构|目录|大纲|要点|脉络|讲|说|写|"
+                             r"包括|包含|涉及|分为|分成|分|什么|哪些|啥|哪几|几|多少|里|中|面|概述|[，,。？?！!\s]")
+
+
+def asks_outline(question: str, titles: Collection[str] = ()) -> bool:
+    """The question asks what the document covers or how it is divided, and names nothing of
+    its own besides the document (「南充的定位是什么」 names 南充; 「第二章讲什么」 a chapter)."""
+    q = unicodedata.normalize("NFKC", question)
+    for t in titles:
+        q = q.replace(t, " ")
+    if not _OUTLINE_RE.search(q) or not _DOCUMENT_WORDS.search(question):
+        return False
+    rest = _OUTLINE_FILLER.sub("", _DOCUMENT_WORDS.sub("", q))
+    return not _HAN_RE.search(rest)
 
 
 # 「能不能…」「有没有…」「…吗」: asks whether, and a bare 「可以」 answers it without content.

@@ -27,6 +27,9 @@ from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, PartAnswer, Se
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
 _BETWEEN = re.compile(r"之间|相互|互相|彼此")
+# What a thing is made of is asked, not named, by these (「经济区由几个市组成」 asks of the
+# zone and its cities; a sentence need not say 组成).
+_MADE_OF = re.compile(r"包括|包含|组成|构成|涵盖")
 RARE_CLAUSES = 3  # a one-character word in at most this many clauses names a thing (锂, 港)
 REPEATED_SHARE = 0.5  # a line with this share of its bigrams in an earlier part's text repeats it
 UNVERIFIED_CHARS = 40  # a line with no verified phrase by now is not waited for any longer
@@ -287,7 +290,7 @@ class PartWriter:
 
     def _terms(self, text: str, ranker: SentenceRanker) -> list[str]:
         words = [t for t in ranker.terms(text) if not ASKING_WORDS.fullmatch(t)
-                 and not any(t in c for c in self.context_terms)]
+                 and not _MADE_OF.fullmatch(t) and not any(t in c for c in self.context_terms)]
         # A preposition cut into the word after it (在城镇 of 「在城镇生态建设上」) is that word:
         # as a word of its own it is found only where the text has the same two (4.3's
         # 「在城镇热点公共区域」) and would seem a rare word of the question.

@@ -21,8 +21,8 @@ from .citations import Citation, Verifier, places_in
 from .config import Settings
 from .corpus import Clause, Sentence, int_to_cn, normalize
 from .embedding import Embedder
-from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_overview, asks_yes_no,
-                       conjuncts, coordinate, counted_in, grammar, line_events, line_opening,
+from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_outline, asks_overview,
+                       asks_yes_no, conjuncts, coordinate, counted_in, grammar, line_events, line_opening,
                        split_question, trim, without_residence)
 from .followup import FOLLOWUP_RE, Rewrite, rewrite
 from .generation import Generator, Message
@@ -151,6 +151,9 @@ class Pipeline:
         # 「达州人…」: the asker's place; 「《…实施意见》里…」: the document itself.
         asked = run.asked = self.judge.without_own_titles(self.judge.without_foreign_preamble(
             without_residence(rewritten or q, self.places)))
+        if follow is None and asks_outline(asked):
+            yield from self._outline_answer(run)
+            return
         result = self.retriever.search(asked, k=self.settings.top_k,
                                        use_lookup=follow is None)
         if follow is not None:
@@ -209,6 +212,31 @@ class Pipeline:
             c = named[0]
             lines = [f"{c.label}（{c.chapter}）：", c.body]
             run.citations.append(Citation(c.id, c.label, c.body, c.body in c.text))
+        yield from self._lookup_closed(run, "\n".join(lines))
+
+    def _outline_answer(self, run: _Run) -> Iterator[str | Answer]:
+        """「这份文件主要讲了什么」「分为几个部分」: the document's chapters and the measures under
+        each, from its structure (no model); each chapter cites its first clause's title."""
+        doc = self.document
+        measures = [c for c in doc.clauses if c.is_measure]
+        count = f"{int_to_cn(len(doc.chapters))}个部分"
+        if measures:
+            count += f"、{int_to_cn(len(measures))}条措施"
+        named = re.match(r"《[^》]+》", doc.title or "")
+        lines = [f"{named.group(0) if named else '这份文件'}共{count}："]
+        for ch in doc.chapters:
+            own = [self.clauses[cid] for cid in ch.clause_ids if cid in self.clauses]
+            numbered = [c for c in own if c.is_measure]
+            span = ""
+            if len(numbered) == 1:
+                span = f"（{numbered[0].label}）"
+            elif numbered:
+                span = f"（{numbered[0].label.removesuffix('条')}至{numbered[-1].label.removeprefix('第')}）"
+            lines.append(f"{ch.heading}{span}")
+            if own:  # a paragraph's title is cut (…): its first sentence is quoted
+                first = own[0]
+                quote = first.title if first.title in first.text else first.text.split("。")[0]
+                run.citations.append(Citation(first.id, first.label, quote, quote in first.text))
         yield from self._lookup_closed(run, "\n".join(lines))
 
     def _lookup_closed(self, run: _Run, direct: str) -> Iterator[str | Answer]:

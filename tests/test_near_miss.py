@@ -248,6 +248,8 @@ NEAR_MISS = [
     "文件要求学习贯彻哪位领导的重要指示精神？", "哪些企业要搬迁转型？", "达州机场要迁建吗？",
     # a date asked as a 时间节点 the text gives; an abbreviation typed with two letters swapped
     "农村贫困人口脱贫的时间节点是什么？", "川东北经济区的GPD目标是多少？",
+    # what a thing is made of, asked with 由…组成 (组成 is asked, not named)
+    "川东北经济区一共由几个市组成？",
 ]
 
 
@@ -611,3 +613,24 @@ def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
 def test_the_sentence_that_answers_is_quoted(pipeline, question, clause, words):
     a = pipeline.ask(question)
     assert not a.refused and clause in a.cited_ids and words in a.direct_answer, a.direct_answer
+
+
+@pytest.mark.parametrize("question", [
+    "这份文件主要讲了什么？", "文件分为几个部分？", "这个实施意见一共有多少条措施？",
+    "请简单介绍一下这份文件", "《关于加快推进川东北经济区振兴发展的实施意见》包括哪些内容？",
+])
+def test_a_question_on_the_whole_document_is_answered_with_its_outline(pipeline, question):
+    """Not refused as naming nothing in the text: the chapters and their measures, each cited."""
+    a = pipeline.ask(question)
+    assert not a.refused and a.mode == "lookup"
+    assert "九个部分、二十八条措施" in a.direct_answer and "九、组织实施" in a.direct_answer
+    assert a.citations and all(c.verified for c in a.citations)
+
+
+@pytest.mark.parametrize("question", [
+    # Near misses: a thing of the document named, a chapter by number, another document
+    "文件对交通有哪些措施？", "第二章讲了什么？", "文件的主要目标是什么？",
+    "帮我总结一下这份文件对南充的要求", "《成渝地区双城经济圈建设规划纲要》主要讲了什么？",
+])
+def test_a_question_naming_a_thing_is_no_outline_question(pipeline, question):
+    assert "九个部分、二十八条措施" not in pipeline.ask(question).direct_answer

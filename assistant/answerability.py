@@ -201,6 +201,9 @@ _REQUIRES_STATED = re.compile(r"(明确|写明|确定|规定)[^。；;]{0,12}(�
 # answered by a GDP target in 亿元.
 _FUNDS_ASKED = re.compile(r"资金|经费|预算|拨款|投资|投入")
 _FUNDS = re.compile(r"资金|经费|预算|拨款|投资|投入|补助|补贴|奖补|基金|资助|财政")
+_STEPS_ASKED = re.compile(r"(?:哪些|什么|哪几|几个|啥)(?:样的)?(?:审批|申请|办理|申报|报批)?(?:流程|程序|步骤|手续|环节|材料)")
+_STEPS = re.compile(r"流程|程序|步骤|环节|手续|材料|窗口|通办|一站式|一网|时限")
+_SAYS_ASKED = re.compile(r"怎么说|怎么写|如何表述|说法|提到|提及|讲了|写了|有什么规定|有没有规定")
 _MEASURE_OF = re.compile(r"人均|年均|户均|平均|增速|增长率|增幅|比重|占比")
 # 「多少个贫困县」「有几个示范区」: a count of a named thing (not 「几个市之间」, the cities).
 _COUNT_OF = re.compile(r"(?:多少|(?:有|是|包括|包含|共|涉及|由)几)个([\u4e00-\u9fff]{1,6}?)"
@@ -530,6 +533,12 @@ class AnswerabilityJudge:
                     return Answerability(False, f"文件没有给出{name}", name)
                 if name in MEASURED and not self._about(q, ev, terms, asks):
                     return Answerability(False, f"文件没有给出{name}", name)
+                # 「申请设立综合保税区要走哪些审批流程」 asks the steps themselves: a text that
+                # only says the thing is applied for (协同申请设立) gives none (not when it is
+                # asked what the text says of applying: 「申请程序，文件里是怎么说的」).
+                if (name == "办理手续" and _STEPS_ASKED.search(asked) and not _SAYS_ASKED.search(q)
+                        and not _STEPS.search(ev)):
+                    return Answerability(False, "文件没有给出具体的办理流程", "办理流程")
                 if name == "具体金额" and _FUNDS_ASKED.search(q) and not _FUNDS.search(ev):
                     return Answerability(False, "文件没有给出资金数额", "资金数额")
                 # 「人均地区生产总值要达到多少」 is not answered by the total: a measure qualified

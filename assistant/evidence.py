@@ -336,9 +336,11 @@ def without_opening_places(question: str, places: Collection[str]) -> str:
 
 # 「写在哪一条」「在文件哪里」「哪个部分讲…」: asks where the document says something, not what.
 # (Not 条 counting a road, railway or river: 「要开工哪条高铁」 asks which railway.)
+# (「在文件哪个部分」「…的内容在哪里」 too: where the text's content is, not where a thing is built.)
 _LOCATE_RE = re.compile(r"(?:哪一?|第几)(?:条(?!高铁|铁路|公路|高速|路|线|河|江|航|通道|管道|渠|街|隧道|动车|城际)"
                         r"|款|章|段|部分)|(?:文件|文中|意见)(?:的)?(?:哪里|哪儿|什么地方)"
-                        r"|写在哪|在哪一?条")
+                        r"|写在哪|在哪一?条|(?:文件|文中|意见|原文)(?:的)?哪个(?:部分|章节|地方)"
+                        r"|(?:内容|规定|条款|表述|说法)(?:写在|出现在|在)(?:哪里|哪儿|哪|什么地方)")
 
 
 # A question about the document as a whole: its contents or how it is laid out (「这份文件主要讲

@@ -24,12 +24,12 @@ from .embedding import Embedder
 from .evidence import (PartAnswer, SentenceRanker, asks_location, asks_outline, asks_overview,
                        asks_yes_no, conjuncts, coordinate, counted_in, grammar, line_events, line_opening,
                        split_question, trim, without_residence)
-from .followup import FOLLOWUP_RE, Rewrite, rewrite
+from .followup import FOLLOWUP_RE, Rewrite, rewrite, substitute
 from .generation import Generator, Message
 from .lexical import gazetteer
 from .parts import PartWriter, Plan
 from .retrieval import Retriever, SearchResult
-from .safety import screen, set_aside
+from .safety import screen, set_aside, without_markup
 from .streaming import Turns
 from .templates import render
 
@@ -142,10 +142,17 @@ class Pipeline:
             yield run.finish(refused=True, mode="refused")
             return
         run.aside = verdict.verdict if aside else ""
-        follow = self._resolve_followup(aside or q, history)
-        rewritten = follow.question if follow else aside
+        # Markup is screened above (</system>), then set aside: the text it wraps is the question.
+        plain = without_markup(aside or q)
+        if not plain:  # nothing but markup: no question to answer
+            yield from run.emit(self._refusal("off_topic", ""))
+            yield run.finish(refused=True, mode="refused")
+            return
+        follow = self._resolve_followup(plain, history)
+        rewritten = follow.question if follow else (plain if plain != q else aside)
         run.rewritten = rewritten
-        run.standalone = bool(follow and follow.standalone) or (follow is None and aside is not None)
+        run.standalone = bool(follow and follow.standalone) or (
+            follow is None and (aside is not None or plain != q))
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
         # 「达州人…」: the asker's place; 「《…实施意见》里…」: the document itself.
@@ -275,7 +282,7 @@ class Pipeline:
         given = [h.clause for h in result.hits]
         scores = [h.score for h in result.hits]
         if run.rewritten is None or run.standalone:
-            questions = split_question(run.asked)
+            questions = self._elliptic_parts(split_question(run.asked))
         else:
             questions = [result.corrected_query or result.query]
         owns = [self.retriever.speller.correct(q) for q in questions]  # typos corrected once
@@ -398,6 +405,20 @@ class Pipeline:
         return SentenceRanker(clauses, scores, self.retriever.index.tokenizer,
                               self.retriever.sentence_similarity,
                               self.settings.sentence_dense_weight, self.subject)
+
+    def _elliptic_parts(self, parts: list[str]) -> list[str]:
+        """A later part that names only a new place (「巴中的定位是什么？南充呢？」) asks the part
+        before it of that place, as a follow-up turn does (→ 「南充的定位是什么？」)."""
+        out = list(parts)
+        for i in range(1, len(out)):
+            named = places_in(out[i], self.places)
+            bare = out[i]
+            for p in named:
+                bare = bare.replace(p, "")
+            if named and _ELLIPTIC.fullmatch(bare.strip()):
+                standalone = substitute(out[i - 1], named, self.places)
+                out[i] = standalone or out[i]
+        return out
 
     def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan],
                      retry: bool = False):
@@ -539,6 +560,10 @@ def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
             close = getattr(chunks, "close", None)
             if close:
                 close()  # frees the model before the next answer's turn
+
+
+# What is left of a part that names only a place and asks 「…呢」 (「那南充呢？」「还有南充呢」).
+_ELLIPTIC = re.compile(r"(?:那|那么|还有|另外)?(?:和|与|跟)?(?:的)?呢?[？?。]?")
 
 
 def _aside_note(verdict: str) -> str:

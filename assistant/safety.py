@@ -8,10 +8,23 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-Verdict = Literal["ok", "injection", "fabrication", "off_topic", "opinion"]
+Verdict = Literal["ok", "harmful", "injection", "fabrication", "off_topic", "opinion"]
+
+# ... not asking how to guard against it (「如何防止黑客攻击数据中心」).
+_NOT_GUARDING = r"(?![^，,。？?]{0,8}(防止|防范|避免|应对|抵御|免受|不被|保护|打击|治理|排查))"
 
 # Each pattern is general (how people attack or misuse assistants), not tied to a test question.
 _PATTERNS: dict[Verdict, list[str]] = {
+    # Help to hurt people or damage things (「怎样用炸药破坏航电枢纽」): refused whole, never set
+    # aside for a document question beside it. Not the words alone: 「破坏生态」 is what the text
+    # forbids, 「爆炸」 of 信息爆炸, 安全生产 are asked about.
+    "harmful": [
+        r"(怎么|怎样|如何|教我|告诉我|方法|步骤|办法)" + _NOT_GUARDING + r".{0,12}(炸药|炸弹|爆炸物|雷管|燃烧瓶|毒药|毒气|枪支|武器)",
+        r"(制造|制作|自制|做|配制|弄到|买到)(一个|一些|点)?(炸药|炸弹|爆炸物|雷管|燃烧瓶|毒药|毒品|枪支)",
+        r"(炸掉|炸毁|炸塌|投毒|下毒|纵火)",
+        r"(怎么|怎样|如何|教我|帮我|告诉我)" + _NOT_GUARDING + r".{0,12}(破坏|瘫痪|攻击|入侵|黑进|黑掉)"
+        r".{0,12}(设施|枢纽|电站|电网|大坝|水库|管道|机场|铁路|桥|隧道|系统|网站|服务器|数据中心)",
+    ],
     "injection": [
         r"(忽略|无视|忘记|忘掉).{0,8}(之前|以上|上面|前面|先前|所有|全部|你的).{0,8}(指示|指令|规则|要求|设定|提示)",
         r"ignore\b.{0,30}\b(instruction|prompt|rule|document|context)s?",
@@ -59,7 +72,7 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"你(个人)?(觉得|认为|怎么看)", r"(说说|谈谈|讲讲|发表).{0,4}你(自己|个人)?的(看法|观点)",
         # a forecast asked of the assistant (「再预测一下五年后它能不能成功」)
         r"预测一下|(帮我|请你?|你来?)预测",
-        r"(推荐|买|选).{0,6}(股票|基金|房子)", r"(房价|股价|股票).{0,8}(会不会|能不能|会)?.{0,4}(涨|跌)",
+        r"(推荐|买|选|哪只|哪几只).{0,10}(股票|基金|房子|彩票)", r"稳赚", r"(房价|股价|股票).{0,8}(会不会|能不能|会)?.{0,4}(涨|跌)",
         r"(难听|粗俗|恶毒)的?话", r"骂(一下|一顿|他们|它)",
         r"\bin your opinion\b", r"what do you think",
     ],
@@ -80,10 +93,22 @@ def clean_question(text: str) -> str:
     return _CONTROL_RE.sub("", unicodedata.normalize("NFC", text)).strip()
 
 
+# Markup pasted into a question (「<img src=x onerror=alert(1)> 文件里…」): a script's body and
+# the tags go; what they wrap is text. (alert(1) must not read as 第（1）条.)
+_SCRIPT_RE = re.compile(r"<\s*(script|style)\b[^>]*>.*?(<\s*/\s*\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_TAG_RE = re.compile(r"<\s*/?\s*[A-Za-z][^<>]{0,300}>")
+
+
+def without_markup(text: str) -> str:
+    """The question without HTML tags and script or style bodies, spaces collapsed."""
+    plain = _TAG_RE.sub("", _SCRIPT_RE.sub(" ", text))
+    return re.sub(r"\s{2,}", " ", plain).strip()
+
+
 def screen(question: str) -> Screening:
     """The first rule category the question triggers, checked in order of severity."""
     text = unicodedata.normalize("NFKC", question)
-    for verdict in ("injection", "fabrication", "opinion", "off_topic"):
+    for verdict in ("harmful", "injection", "fabrication", "opinion", "off_topic"):
         for rx in _COMPILED[verdict]:
             if rx.search(text):
                 return Screening(verdict, rx.pattern)

@@ -76,10 +76,16 @@ _GOING_ON = (r"(?:常|常常|经常|平时|有时|每周|每月|现在|以前|�
 _ASKING_VERB = re.compile(r"知道|了解|想问|请问|打听|咨询|关心|关注|查一?下|看看")
 
 
+# Words by which the asker points at where they live (这边, 我们那里, 当地, 老家).
+# (Not 「经过我们这儿去万州」: a place passed through; nor 「我们这种房子」「我们这个行业」.)
+_HERE = re.compile(r"(?:我们|咱们|俺们)(?:这边|这里|那边|那里)|当地|本地|家乡|老家")
+
+
 def without_residence(question: str, places: Collection[str]) -> str:
     """The question without where the asker lives (「达州人去外地看门诊…」, 「我是南充的，…」): a
     place named so is the asker's, not a constraint the evidence must name."""
-    if not places:
+    # 「我是宣汉人，我们这边以后有没有修高速的打算」: 这边 is that place, and what is asked.
+    if not places or _HERE.search(question):
         return question
     names = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))
     out = question

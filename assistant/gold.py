@@ -24,7 +24,10 @@ class GoldItem:
 
     @property
     def answerable(self) -> bool:
-        return self.type not in UNANSWERABLE
+        """Whether the right response is an answer. An adversarial item that wraps a genuine
+        question about the text (markup around it, gold clauses given) expects that question
+        answered with the wrapping ignored, not a refusal."""
+        return self.type not in UNANSWERABLE or bool(self.gold_clauses and self.must_include)
 
 
 def load_gold(path: Path) -> list[GoldItem]:

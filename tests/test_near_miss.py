@@ -480,6 +480,8 @@ def test_a_question_of_nothing_but_markup_is_refused(pipeline):
     # a later part naming only a place asks the part before of it
     ("巴中的定位是什么？南充呢？", ["6"], ["示范城市", "北部中心城市"]),
     ("达州的定位是什么？那广元呢？", ["6"], ["川渝陕结合部", "川陕甘结合部"]),
+    # 又 asks more of the place the part before named
+    ("巴中在新材料方面要建什么基地？城市定位又是什么？", ["10", "6"], ["石墨", "振兴发展示范城市"]),
 ])
 def test_a_part_naming_only_a_place_asks_the_part_before_of_it(pipeline, question, clauses, words):
     a = pipeline.ask(question)
@@ -687,3 +689,14 @@ def test_a_question_on_the_whole_document_is_answered_with_its_outline(pipeline,
 ])
 def test_a_question_naming_a_thing_is_no_outline_question(pipeline, question):
     assert "九个部分、二十八条措施" not in pipeline.ask(question).direct_answer
+
+
+@pytest.mark.parametrize("question,words", [
+    # 这边/当地 point at where the asker lives: that place is what is asked about
+    ("我是宣汉人，我们这边以后有没有修高速的打算？", "宣汉"),
+    # responsibility down to persons (具体到人) is the text's 责任人
+    ("这个文件最后到底谁来负责落实？有没有具体到人头上？", "责任人"),
+])
+def test_the_askers_place_and_everyday_words_reach_the_sentence(pipeline, question, words):
+    a = pipeline.ask(question)
+    assert not a.refused and words in a.direct_answer, a.direct_answer

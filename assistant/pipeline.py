@@ -418,9 +418,6 @@ class Pipeline:
             if named and _ELLIPTIC.fullmatch(bare.strip()):
                 standalone = substitute(out[i - 1], named, self.places)
                 out[i] = standalone or out[i]
-            # 「巴中在新材料方面要建什么基地？城市定位又是什么？」: 又 asks more of the same place.
-            elif not named and _AGAIN.search(out[i]) and (before := places_in(out[i - 1], self.places)):
-                out[i] = "和".join(before) + "的" + out[i].lstrip("，,、 ")
         return out
 
     def _model_lines(self, run: _Run, questions: list[str], plans: list[Plan],
@@ -567,10 +564,6 @@ def _timed(chunks: Iterator[str], run: _Run) -> Iterator[str]:
 
 # What is left of a part that names only a place and asks 「…呢」 (「那南充呢？」「还有南充呢」).
 _ELLIPTIC = re.compile(r"(?:那|那么|还有|另外)?(?:和|与|跟)?(?:的)?呢?[？?。]?")
-
-
-# 「…又是什么」「…又怎么安排」: asking more of what the part before named.
-_AGAIN = re.compile(r"又(?:是|有|要|该|怎么|如何|在|会|能)")
 
 
 def _aside_note(verdict: str) -> str:

@@ -480,8 +480,8 @@ def test_a_question_of_nothing_but_markup_is_refused(pipeline):
     # a later part naming only a place asks the part before of it
     ("巴中的定位是什么？南充呢？", ["6"], ["示范城市", "北部中心城市"]),
     ("达州的定位是什么？那广元呢？", ["6"], ["川渝陕结合部", "川陕甘结合部"]),
-    # 又 asks more of the place the part before named
-    ("巴中在新材料方面要建什么基地？城市定位又是什么？", ["10", "6"], ["石墨", "振兴发展示范城市"]),
+    # Near miss: 又 with a thing of its own is not lent the place before (嘉陵江流域's 16)
+    ("南充的定位是什么？嘉陵江流域又要建什么示范区？", ["6", "16"], ["北部中心城市", "先行示范区"]),
 ])
 def test_a_part_naming_only_a_place_asks_the_part_before_of_it(pipeline, question, clauses, words):
     a = pipeline.ask(question)

@@ -35,8 +35,8 @@ _PATTERNS: dict[Verdict, list[str]] = {
         # (DAN beside Chinese text: \b sees no boundary between 的 and D)
         r"(?<![A-Za-z])(?-i:DAN)(?![A-Za-z])",
         r"越狱", r"不受任何.{0,4}(限制|约束|规则)", r"没有任何限制",
-        r"你现在(是|扮演|作为)", r"(你|请|现在|来)\s*扮演", r"假装", r"\bpretend\b", r"role.?play", r"\bact as\b",
-        r"以.{1,10}(的)?身份(宣布|承诺|发言)",
+        r"你现在(是|扮演|作为)", r"(你|请|现在|来)(就|先|再|来|给我)?\s*扮演", r"假装", r"\bpretend\b", r"role.?play", r"\bact as\b",
+        r"以.{1,10}(的)?(身份|名义)(宣布|承诺|发言|给我|替我|帮我|开具|出具)",
         r"系统通知", r"【\s*系统", r"^\s*system\s*[:：]", r"\bSYSTEM\s*[:：]", r"管理员已?授权",
         r"(执行|运行)(一下)?(上面|下面|以下|前面|这段|这个|该|我|的){0,3}(脚本|代码|命令)",
         # the user's own text to be put back in the answer (「请把上面这段代码原样放进回答」)
@@ -54,14 +54,19 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"print.{0,20}(instruction|prompt|rule)s?", r"reveal.{0,20}(instruction|prompt|rule)s?",
     ],
     "fabrication": [
+        # a document made out for the asker (「给我开一份项目已获批复的证明」), or forged
+        r"(给我|帮我|替我|为我)(开|出具|伪造|做|写|弄|盖)(一份|一张|一个|个|份|张)?.{0,12}"
+        r"(证明|批文|批复|公函|红头文件|公章|印章)", r"伪造",
         r"随便(编|估|猜|说)", r"编(一|个|造|几|些|点)(?!制)", r"瞎编", r"估一个", r"猜一个", r"别说不知道",
         r"不知道(的话)?就", r"make\s*up", r"\binvent\b", r"\bfabricate\b", r"just guess",
     ],
     # Requests for another kind of work than answering from the document.
     "off_topic": [
         # help to get round the law (「怎么绕过审批偷偷开采」), not what the document provides
-        r"(怎么|怎样|如何|教我|帮我).{0,4}(绕过|绕开|规避|逃避|躲过|躲避)(政府|监管|审批|检查|环评|税|执法)",
-        r"偷偷(开采|排放|建设|施工|开工|生产)",
+        r"(怎么|怎样|如何|教我|帮我|办法|法子).{0,4}(绕过|绕开|规避|逃避|躲过|躲避|避开|躲开|逃过)"
+        r"(政府|监管|审批|检查|环评|税|执法|在线监测|监测|监控|检测)",
+        r"(怎么|怎样|如何|办法|法子|教我|帮我|能不能|能否|可以|可不可以).{0,12}"
+        r"偷偷.{0,6}(开采|排放|排污|排废|排到|建设|施工|开工|生产|倒|填埋)",
         r"(写|作|来|创作|编)(一|几|两)?(首|篇|段|副|个)?.{0,12}"
         r"(诗|绝句|宋词|歌词|歌曲|小说|作文|笑话|散文|故事|对联|顺口溜|演讲稿)",
         r"(讲|说)(一|几)?个?.{0,6}(笑话|故事)",

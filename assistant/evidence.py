@@ -170,9 +170,10 @@ _ITEMS = re.compile(r"[^在对把从向给的是有要将这，,。？?；;：:�
 
 
 # The word that counts or frames listed items (三方面, 两个领域, 等方面), not an item.
-_COUNTED_AS = re.compile(r"(?:这|等)?[两二三四五六几]?个?(?:方面|领域|块|项|件事)$")
+_COUNT_OF_ITEMS = r"(?:这|等)?[两二三四五六几]?个?"
+_COUNTED_AS = re.compile(_COUNT_OF_ITEMS + r"(?:方面|领域|块|项|件事)$")
 # A phrase that opens with the topics asked of, before the phrase that asks (「在A和B方面，」).
-_TOPIC_PHRASE = re.compile(r"^(?:文件)?(?:在|对于?|关于|就)(.+?)(?:(?:这|等)?[两二三四五六几]?个?(?:方面|领域)|上)?[，,]$")
+_TOPIC_PHRASE = re.compile(r"^(?:文件)?(?:在|对于?|关于|就)(.+?)(?:" + _COUNT_OF_ITEMS + r"(?:方面|领域)|上)?[，,]$")
 
 
 def distribute(part: str) -> list[str]:
@@ -210,7 +211,7 @@ def distribute(part: str) -> list[str]:
         if (counted := _COUNTED_AS.search(items[-1])) and len(items[-1]) > len(counted.group(0)) + 1:
             items[-1] = items[-1][:-len(counted.group(0))]
             j -= len(counted.group(0))
-        rest = re.sub(r"^这?[两二三四五几]个?(?:城市|市|县|区|地方?)|^(?:这|等)?[两二三四五六几]?个?(?=方面|领域)",
+        rest = re.sub(r"^这?[两二三四五几]个?(?:城市|市|县|区|地方?)|^" + _COUNT_OF_ITEMS + r"(?=方面|领域)",
                       "", part[j:m.start()]) + rest
     if not 2 <= len(items) <= MAX_PARTS or any(len(x) > 8 or _QUESTION_WORD.search(x)
                                               for x in items):
@@ -362,13 +363,12 @@ _OUTLINE_FILLER = re.compile(r"请问|请|帮我|给我|一下|简单|简要|概
                              r"包括|包含|涉及|分为|分成|分|什么|哪些|啥|哪几|几|多少|里|中|面|概述|[，,。？?！!\s]")
 
 
-def asks_outline(question: str, titles: Collection[str] = ()) -> bool:
+def asks_outline(question: str) -> bool:
     """The question asks what the document covers or how it is divided, and names nothing of
-    its own besides the document (「南充的定位是什么」 names 南充; 「第二章讲什么」 a chapter)."""
+    its own besides the document (「南充的定位是什么」 names 南充; 「第二章讲什么」 a chapter).
+    The document's own title in 《》 is read as 文件 before this (`without_own_titles`)."""
     q = unicodedata.normalize("NFKC", question)
-    for t in titles:
-        q = q.replace(t, " ")
-    if not _OUTLINE_RE.search(q) or not _DOCUMENT_WORDS.search(question):
+    if not _OUTLINE_RE.search(q) or not _DOCUMENT_WORDS.search(q):
         return False
     rest = _OUTLINE_FILLER.sub("", _DOCUMENT_WORDS.sub("", q))
     return not _HAN_RE.search(rest)

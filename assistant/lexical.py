@@ -316,7 +316,7 @@ class Glossary:
         if word in self.entries or len(word) < 3:
             return None
         swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
-        keys = [k for k in swaps if k != word and k in self.entries]
+        keys = [k for k in swaps if k in self.entries]
         return keys[0] if len(keys) == 1 else None
 
     def expand(self, query: str) -> str:

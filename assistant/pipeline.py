@@ -149,10 +149,10 @@ class Pipeline:
             yield run.finish(refused=True, mode="refused")
             return
         follow = self._resolve_followup(plain, history)
-        rewritten = follow.question if follow else (plain if plain != q else aside)
+        # What is set aside (a framing, markup) leaves a standalone question that differs from q.
+        rewritten = follow.question if follow else (plain if plain != q else None)
         run.rewritten = rewritten
-        run.standalone = bool(follow and follow.standalone) or (
-            follow is None and (aside is not None or plain != q))
+        run.standalone = bool(follow and follow.standalone) or (follow is None and plain != q)
         t = time.perf_counter()
         # A rewrite carries the previous answer's labels (第（七）条): context, not a lookup.
         # 「达州人…」: the asker's place; 「《…实施意见》里…」: the document itself.

@@ -129,11 +129,30 @@ class PartWriter:
                      if p in question and p not in self.context_terms
                      for c in cs]
         naming = [s for s in eligible if any(p in s.text for p in [*named, *compounds])]
+        # Two or more of the text's own places (the cities the region is made of), whose
+        # sentences share no word of the question, nor the words the glossary searched it with:
+        # it asks of something between them, which a sentence naming none of the cities says of
+        # each: 「在南充医院做的化验，拿到达州医院还认不认」 is answered by 「推动各市之间…医学检验
+        # 结果互认」, not by 达州's customs office. (Not one city: 「广元被摆在啥位置」 is 6's, not
+        # 一-1's 功能定位 said of the region.) A sentence naming another city is that city's.
+        members = self.members()
+        shared = [t for t in terms if len(t) >= 2 and t not in named]
+        if (naming and len(set(named)) >= 2 and set(named) <= members
+                and not any(t in s.text for s in naming for t in shared)):
+            unplaced = re.sub("(?:" + "|".join(map(re.escape, named)) + ")市?", "", question)
+            unnamed = [t for t in asked if t not in named]
+            general = [s for s in candidates if not any(m in s.text for m in members)
+                       and any(t in s.text for t in shared)
+                       and self.verdict(unplaced, (s,), content).answerable
+                       and self.judge.relevant(unplaced, self._headed(s), self.context_terms,
+                                               singles)
+                       and self.judge.covers(unnamed, self.clauses[s.clause_id].text)]
+            naming = [s for s in candidates if s in general or s in naming]
         # A place named only in a statement opening the question (「广元冬天雾霾不少，文件对治理
         # 空气污染有啥措施」) is where the asker is, not what is asked, when the sentences naming
         # it share none of the question's other words: the part is planned without it.
-        if naming and own and not any(t in s.text for s in naming for t in mine
-                                      if len(t) >= 2 and t not in named):
+        elif naming and own and not any(t in s.text for s in naming for t in mine
+                                        if len(t) >= 2 and t not in named):
             bare = without_opening_places(own, named)
             if bare != own:
                 return self.plan(without_opening_places(question, named), ranker, bare)
@@ -281,6 +300,13 @@ class PartWriter:
             self._singles = {t for c in self.clauses.values() for t in tokenizer(c.text)
                              if len(t) == 1}
         return self._singles
+
+    def members(self) -> set[str]:
+        """The places the document is about (a region's cities): those named in at least half
+        as many clauses as the place named in most, not the partners it names in passing."""
+        counts = {p: self.clause_count(p) for p in self.places}
+        most = max(counts.values(), default=0)
+        return {p for p, n in counts.items() if n and 2 * n >= most}
 
     def clause_count(self, word: str) -> int:
         """In how many of the document's clauses `word` occurs (memoised)."""

@@ -612,6 +612,11 @@ def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, s
     ("靠政府补贴撑着的亏损企业怎么处理？", "11.2"),
     # a route written by the initials of the places the question names (成南达万高铁)
     ("从成都经南充、达州到万州的高铁，文件里怎么说？", "1.4"),
+    # something between two of the region's cities: a sentence naming no city says it of each
+    # (各市之间…检验结果互认), not a sentence naming one of them for something else (海关)
+    ("在南充医院做的化验，拿到达州医院还认不认？文件怎么讲的？", "20.4"),
+    # ... but one city asked of is answered by its own sentence, not one said of the region
+    ("我是广元人，想知道我们广元在这份文件里被摆在个啥位置？", "6.5"),
 ])
 def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)

@@ -31,7 +31,7 @@ from .retrieval import SearchResult
 # Kinds of provision a text makes (「有多少办法」 asks for them, not for a number).
 _PROVISIONS = r"(?:[^，。？?！!]{0,6}?(?:办法|措施|举措|政策|招|安排|对策))"
 # Things that come about (a project built, a target reached, an application approved).
-_DONE = r"(?:成功|建成|完成|通车|获批|落地|实现|突破|达到|开通|竣工|投产|批下来)"
+_DONE = r"(?:成功|建成|完成|通车|获批|落地|实现|突破|达到|开通|竣工|投产|批下来|摘帽)"
 # What a question asks for, by the form of the question → what the evidence must then contain.
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # Whether a thing has come about (「申遗成功了吗」「巴中机场建成了没有」): a policy text sets
@@ -40,7 +40,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # asks what the text says, nor 「要建成X了吗」.)
     ("实际进展", re.compile(_DONE + r"了(?:吗|没有?)|(?:有没有|是否已经?|是不是已经)" + _DONE + r"(?![性口的])|"
                         r"^(?!.*(?:提到|提及|提出|写到|写了|说到|说了|讲到|涉及|规定|要求))"
-                        r".*(?<![要将争])" + _DONE + r"[^，,。？?了吗]{1,10}了(?:吗|没有?)"),
+                        r".*(?<![要将争])" + _DONE + r"[^，,。？?了吗]{1,10}(?:了(?:吗|没有?)|"
+                        # 「最后到底突破9000亿没有」: 没有 closing the question (not 有没有)
+                        r"(?<!有)没有(?=[？?]|$))"),
      re.compile(r"已经|已(?:完成|实现|达到|建成|开通|获批|成功)|(?:完成|实现|达到|建成|开通|获批|成功)了|截至")),
     # Whether a price or fee goes down or up (「天然气价格会不会降」): the text must speak of
     # prices changing (降低收费, 免费), not only of the thing priced.
@@ -117,13 +119,22 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
                          # 「更高还是更低」: which of two, however they are named
                          r"更?(?:高|低|快|慢|多|少|强|弱|好|差|大|小)还是更?(?:高|低|快|慢|多|少|强|弱|好|差|大|小)"),
      re.compile(r"最|第一|首位|之首|排名|位居|位列|高于|低于|超过|领先|优于|不如|[快慢高低强弱]于")),
+    # What is new against an earlier or another document (「跟以前老的规划比，新加了哪些内容」):
+    # a text states its own provisions, not how they differ from another's.
+    ("与其他文件的比较", re.compile(
+        r"(?:以前|之前|过去|上一版|上一轮|上一个|老的?|旧的?|原来的?|原先的?|其他|别的)[^，,。？?]{0,14}"
+        r"(?:规划|文件|意见|政策|方案|版本)[^，,。？?]{0,8}(?:比|相比|对比|比较)|"
+        r"(?:比|相比|对比|较)(?:以前|之前|过去|原来|原先|老版|旧版|上一版)[^，,。？?]{0,10}"
+        r"(?:新|多|变|不同|区别|增加|调整)|新(?:加|增|添)了?(?:哪些|什么|啥)"),
+     re.compile(r"相比|相较|新增|不同于|有别于")),
     # What befalls those who fail (处分, 问责): a text that only requires checks and assessment
     # (督促检查和考核) sets no penalty.
     ("处罚或问责规定", re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究[^，,。？?]{0,4}责任|罚款|罚金|奖惩|"
                            r"受到什么处理|(?:会|要)被怎么(?:样|处理)"),
      re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究|罚|奖惩|通报|约谈")),
     # ... and the steps of applying (「需要走什么申请流程」, 「入驻的程序是什么」).
-    ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办|"
+    # (「开民宿要办哪些证」: the licences to obtain are a step of applying.)
+    ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|办(?:哪些|什么|啥|哪几)(?:个|种|样)?(?:证|执照|许可)|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办|"
                       r"(?:申请|办理|申报|审批|报批|入驻|登记|注册)[^，,。？?]{0,10}(?:流程|程序|步骤)|"
                       r"走(?:什么|哪些|啥)(?:样的)?(?:流程|程序)"),
      re.compile(r"申请|申报|办理|经办|通办|提交|审批|窗口")),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import permutations
 
 from .citations import places_in, said_of
 from .corpus import arabic_numbers, normalize
@@ -149,6 +150,8 @@ _ASKING = re.compile(r"什么|怎么|怎样|如何|哪|多少|(?<![好这那十�
 _TITLED_RE = re.compile(r"《([^《》]{2,60})》")
 _HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_RELATION_ASKED = r"(?:和|跟|与|同)"
+_RELATION_ASKED_END = r"(?:之间)?(?:到底|究竟)?(?:是|有)?(?:什么|啥|怎样的?|哪些)?(?:关系|联系|关联)"
 _FUNCTION_CHARS = re.compile(r"[和与及跟同对在的了是有要把将会能可都也还又从向让给被]")
 # Kinds whose answer is a quantity: the thing counted or measured must be in the evidence too
 # (「城镇化率要达到多少」 is not answered by a sentence holding only the GDP target).
@@ -441,6 +444,16 @@ class AnswerabilityJudge:
         # text when what else it asks is something the document speaks of at all (「巴中的发展
         # 定位」 yes; 「南充今天天气」 no: the document never says 天气 or 今天).
         rest = _FUNCTION_CHARS.sub("", "".join(_HAN_RUN.findall(q)))
+        # How two places stand to each other, asked of nothing else (「达州跟万州到底啥关系」), is
+        # what a sentence naming the two together says of them (推动达州与万州协同发展); not a
+        # sentence naming them apart, nor 「达州和万州的天气有什么关系」.
+        if len(names) >= 2 and any(
+                re.search(f"{re.escape(a)}{_RELATION_ASKED}{re.escape(b)}{_RELATION_ASKED_END}",
+                          question)
+                and re.search(f"{re.escape(a)}.{{0,3}}{re.escape(b)}|{re.escape(b)}.{{0,3}}"
+                              f"{re.escape(a)}", ev)
+                for a, b in permutations(names, 2)):
+            return True
         return bool(names) and (len(rest) <= 2 or any(g in self.document for g in grams))
 
     def without_own_titles(self, question: str) -> str:

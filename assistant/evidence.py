@@ -510,9 +510,27 @@ class SentenceRanker:
         # 「支持巴中建设…示范城市」): its words count for them, at half weight.
         self.headings = [c.title for c in clauses for _ in c.sentences]
         self.similarity, self.dense_weight = similarity, dense_weight
+        self._words: set[str] | None = None  # the candidate sentences' words (memoised)
 
     def terms(self, text: str) -> list[str]:
-        return [t for t in dict.fromkeys(self.tokenizer(text)) if len(t) >= 2]
+        return [t for t in dict.fromkeys(self._joined(self.tokenizer(text))) if len(t) >= 2]
+
+    def _joined(self, tokens: list[str]) -> list[str]:
+        """Characters a question's tokenizer left apart that the candidate sentences write as one
+        word (「我是达钢的职工」 is cut 达/钢; 「加快推动达钢集团…」 has 达钢): a name the asker
+        shortens, or writes in a context that hides it, is still that word."""
+        if self._words is None:
+            self._words = {t for s, _ in self.sentences for t in self.tokenizer(s.text)
+                           if len(t) >= 2}
+        out = list(tokens)
+        for i in range(len(tokens) - 1):
+            for n in (3, 2):
+                run = tokens[i:i + n]
+                if len(run) == n and all(len(t) == 1 and "\u4e00" <= t <= "\u9fff" for t in run) \
+                        and "".join(run) in self._words:
+                    out.append("".join(run))
+                    break
+        return out
 
     def _meaning(self, question: str) -> list[float]:
         """Each sentence's similarity to the part as a z-score among the candidates: everyday

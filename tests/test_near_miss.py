@@ -257,6 +257,8 @@ NEAR_MISS = [
     # text's own words (新增长点 is no comparison); licences the text names (许可) as a topic
     "文件里建成区域经济中心有没有时间要求？", "到2022年GDP要突破多少？",
     "川东北有哪些新增的机场？", "开民宿需要什么条件？文件怎么支持巴山民宿？",
+    # how two places stand to each other: a sentence naming them together (达州—万州)
+    "达州跟万州到底啥关系？文件里咋说的？",
 ]
 
 
@@ -360,6 +362,8 @@ def test_near_misses_are_answered(pipeline, question):
     # document; the licences to obtain
     "到2022年GDP最后到底突破9000亿没有？", "贫困县全部摘帽了吗？",
     "这次的意见跟以前的川东北规划比，新加了哪些内容？", "开农家乐需要办哪些证？",
+    # ... but not a thing of theirs the text never speaks of
+    "达州和万州的天气有什么关系？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -643,6 +647,8 @@ def test_a_measure_is_answered_from_its_body_not_its_title(pipeline, question, s
     ("在南充医院做的化验，拿到达州医院还认不认？文件怎么讲的？", "20.4"),
     # ... but one city asked of is answered by its own sentence, not one said of the region
     ("我是广元人，想知道我们广元在这份文件里被摆在个啥位置？", "6.5"),
+    # a name the question's tokenizer cuts apart (达/钢) that the sentence writes as a word
+    ("我是达钢的职工，很关心厂子以后咋办，文件提到没有？", "11.3"),
 ])
 def test_everyday_words_reach_the_sentence_that_means_them(pipeline, question, sentence):
     a = pipeline.ask(question)

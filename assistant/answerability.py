@@ -106,6 +106,16 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # qualifies (「要满足什么条件」 → 符合条件的重点县级职业中专).
     ("具体条件", re.compile(r"具体[^，,。？?]{0,6}条件|条件[^，,。？?]{0,2}具体|(哪些|什么)具体条件"),
      re.compile(r"条件(?:是|为|包括|如下)|(?<!符合)(?<!具备)条件[:：]|(?:须|应|必须|需要?)(?:满足|符合|具备)|门槛")),
+    # 「申报省级现代农业园区需要满足什么条件」: conditions, at least referred to (符合条件的…,
+    # which says who qualifies); a sentence that only supports the thing states none, nor one
+    # improving 生产生活条件.
+    ("申请条件", re.compile(r"(?:满足|符合|具备|需要|要|有)(?:什么|哪些|啥)(?:样的)?(?:条件|前提|门槛)|"
+                      r"(?:条件|前提|门槛)(?:是什么|是啥|有哪些)"),
+     # (条件 as what qualifies, not 生产生活条件 improved)
+     re.compile(r"(?:符合|具备|满足|达到)[^，,。；;]{0,4}(?:条件|要求|标准)|条件(?:是|为|包括|如下)|门槛|前提")),
+    # 「海关机构设在哪条路上」: an address, which a text that says where in a city gives not.
+    ("具体地址", re.compile(r"(?:哪条|什么|啥)(?:路|街|大街|大道|巷)上|门牌|(?:具体|详细)?地址(?:是|在)?(?:哪|什么|啥)|几号楼"),
+     re.compile(r"[路街道巷]\d+号|地址|门牌")),
     # Taxes asked about are a provision of their own: a text that never speaks of 税 gives no
     # tax relief (保税, of 保税物流中心, is a customs status; 「免税的海关特殊园区」 describes a
     # thing the text names, it does not ask for tax rules).
@@ -115,7 +125,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # Which of them ranks first, or is ahead: a text that sets each its tasks compares none
     # (「哪个市发展最好」「和重庆比谁高」); not 「比例」「相比之下要做什么」.
     ("比较或排名", re.compile(r"排名|排第几|排第[一二三四五]|名次|排行|谁更|哪边更|哪[一]?个[^，,。？?]{0,6}更|"
-                         r"谁的[^，,。？?]{0,8}更|比谁|比哪|(?:哪|谁)[^，,。？?]{0,8}最(?![后终新早初先])|"
+                         r"谁的[^，,。？?]{0,8}更|比谁|比哪|谁(?:的)?(?:大|小|高|低|多|少|强|弱|快|慢|好|差)(?=[？?吗呢]|$)|(?:哪|谁)[^，,。？?]{0,8}最(?![后终新早初先])|"
                          r"(?<![对相])比(?![例重较率])[^，,。？?]{1,8}(?:高|低|快|慢|多|少|强|弱|好|差)吗|"
                          # 「更高还是更低」: which of two, however they are named
                          r"更?(?:高|低|快|慢|多|少|强|弱|好|差|大|小)还是更?(?:高|低|快|慢|多|少|强|弱|好|差|大|小)"),
@@ -125,13 +135,16 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("与其他文件的比较", re.compile(
         r"(?:以前|之前|过去|上一版|上一轮|上一个|老的?|旧的?|原来的?|原先的?|其他|别的)[^，,。？?]{0,14}"
         r"(?:规划|文件|意见|政策|方案|版本)[^，,。？?]{0,8}(?:比|相比|对比|比较)|"
+        r"(?:跟|和|与|同)[^，,。？?]{0,16}(?:规划|文件|意见|政策|方案)(?:相比|相较)|"
         r"(?:比|相比|对比|较)(?:以前|之前|过去|原来|原先|老版|旧版|上一版)[^，,。？?]{0,10}"
         r"(?:新|多|变|不同|区别|增加|调整)|新(?:加|增|添)了?(?:哪些|什么|啥)"),
      re.compile(r"相比|相较|新增|不同于|有别于")),
     # What befalls those who fail (处分, 问责): a text that only requires checks and assessment
     # (督促检查和考核) sets no penalty.
     ("处罚或问责规定", re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究[^，,。？?]{0,4}责任|罚款|罚金|奖惩|"
-                           r"受到什么处理|(?:会|要)被怎么(?:样|处理)"),
+                           # (people or offices dealt with, not a thing: 「僵尸企业会被怎么处理」)
+                           r"受到什么处理|(?:单位|部门|干部|官员|领导|个人|负责人|责任人|人员)[^，,。？?]{0,4}"
+                           r"(?:会|要)被怎么(?:样|处理)"),
      re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究|罚|奖惩|通报|约谈")),
     # ... and the steps of applying (「需要走什么申请流程」, 「入驻的程序是什么」).
     # (「开民宿要办哪些证」: the licences to obtain are a step of applying.)
@@ -176,8 +189,8 @@ _NOT_IN_NAME = re.compile(r".*[和与及、的等或跟同在对向]")
 # 「哪所大学」「哪家企业」「哪个县」: the answer names one of a kind of thing, so the evidence
 # must hold a thing of that kind (a word for it, or for a place a gazetteer name not asked about).
 # 「哪类城市」「哪种企业」 ask a type (川渝合作示范城市), not for one to be named.
-_WHICH_RE = re.compile(r"(?<!文件)(?<!文中)(?<!原文)(?<!意见)哪[一几]?[个所家座位些]?"
-                       r"(大学|高校|学校|院校|学院|分校区|分校|校区|医院|公司|企业|车企|运营商|厂商|厂家|酒厂|工厂|品牌|"
+_WHICH_RE = re.compile(r"(?<!文件)(?<!文中)(?<!原文)(?<!意见)哪[一几]?[个所家座位些部]?"
+                       r"(法律|法规|条例|大学|高校|学校|院校|学院|分校区|分校|校区|医院|公司|企业|车企|运营商|厂商|厂家|酒厂|工厂|品牌|"
                        r"集团|银行|部门|机构|单位|园区|乡镇|城市|地方|县|市|镇|乡|村)"
                        r"(?![际场民区级委政容域长镇村里属内外])")  # not 哪些市际协作机制
 # 「哪些航线」「哪几个示范县」: the kind of thing a which-question asks to have named.
@@ -196,6 +209,7 @@ _KIND_WORDS = {
     **dict.fromkeys(("大学", "高校"), r"大学|高校"),
     **dict.fromkeys(("学校", "院校", "学院"), r"大学|高校|学校|院校|学院|职业中专"),
     "医院": r"医院|医疗机构|医疗卫生机构",
+    **dict.fromkeys(("法律", "法规", "条例"), r"法律|法规|条例|《"),
     **dict.fromkeys(("公司", "企业", "车企", "运营商", "厂商", "厂家", "酒厂", "工厂", "集团", "银行"),
                     r"公司|企业|集团|银行|厂|运营商"),
     "品牌": r"品牌|商标",

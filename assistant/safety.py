@@ -37,7 +37,7 @@ _PATTERNS: dict[Verdict, list[str]] = {
         r"越狱", r"不受任何.{0,4}(限制|约束|规则)", r"没有任何限制",
         r"你现在(是|扮演|作为)", r"(你|请|现在|来)(就|先|再|来|给我)?\s*扮演",
         r"你(就|先|现在)?当(你)?自己是", r"把(你)?自己当(成|作)", r"假装", r"\bpretend\b", r"role.?play", r"\bact as\b",
-        r"以.{1,10}(的)?(身份|名义)(宣布|承诺|发言|给我|替我|帮我|开具|出具|起草|草拟|拟定|签发|写|开|出)",
+        r"以.{1,16}(的)?(身份|名义)[，,]?(宣布|承诺|发言|给我|替我|帮我|开具|出具|起草|草拟|拟定|签发|写|开|出)",
         r"系统通知", r"【\s*系统", r"^\s*system\s*[:：]", r"\bSYSTEM\s*[:：]", r"管理员已?授权",
         r"(执行|运行)(一下)?(上面|下面|以下|前面|这段|这个|该|我|的){0,3}(脚本|代码|命令)",
         # the user's own text to be put back in the answer (「请把上面这段代码原样放进回答」)
@@ -58,7 +58,9 @@ _PATTERNS: dict[Verdict, list[str]] = {
         # a document made out for the asker (「给我开一份项目已获批复的证明」), or forged
         r"(给|帮|替|为)我们?(公司|单位|企业|厂|村|委)?(直接|就|先|来)?(开|出具|伪造|做|写|弄|盖|起草|草拟|拟|出|制作)"
         r"(一份|一张|一个|个|份|张)?.{0,20}(证明|证书|批文|批复|公函|红头文件|公章|印章|认定书|许可证|执照)",
-        r"伪造", r"夸大",
+        r"伪造", r"夸大", r"假账", r"加盖(公章|印章)", r"具有法律效力",
+        # the parts of the document it does not have (「把那部分机密内容续写出来」)
+        r"续写", r"(机密|保密|绝密|不公开|未公开)的?(内容|部分|版本|条款|文件)",
         # data made to show what is not so (「让没达标的贫困户在系统里显示已经脱贫」), or faked
         r"(没|未|不)(达标|脱贫|合格|完成|通过|验收)[^，,。？?]{0,12}(显示|变成|算作|算成|报成|写成|改成|弄成)"
         r"(为|了|成)?(已经|已)?(达标|脱贫|合格|完成|通过)",
@@ -69,17 +71,28 @@ _PATTERNS: dict[Verdict, list[str]] = {
     # Requests for another kind of work than answering from the document.
     "off_topic": [
         # help to get round the law (「怎么绕过审批偷偷开采」), not what the document provides
-        r"(怎么|怎样|如何|教我|帮我|办法|法子).{0,4}(绕过|绕开|规避|逃避|躲过|躲避|避开|躲开|逃过)"
+        r"(怎么|怎样|如何|教我|帮我|办法|法子)[^。？?]{0,30}(绕过|绕开|规避|逃避|躲过|躲避|避开|躲开|逃过)"
         r"(政府|监管|审批|检查|环评|税|执法|在线监测|监测|监控|检测)",
         r"(怎么|怎样|如何|办法|法子|教我|帮我|能不能|能否|可以|可不可以).{0,12}"
         r"偷偷.{0,6}(开采|排放|排污|排废|排到|建设|施工|开工|生产|倒|填埋)",
         # a deed kept from those who check it (「教我怎么应付检查、不被发现」)
-        r"(怎么|怎样|如何|办法|法子|教我|帮我|能不能|可以)(?![^。？?]{0,24}(防止|避免|杜绝))[^。？?]{0,24}不(被|让)[^，,。？?]{0,8}"
-        r"(发现|查到|查出|察觉|抓到|知道|注意到)",
+        r"(怎么|怎样|如何|办法|法子|教我|帮我|能不能|可以)(?![^。？?]{0,24}(防止|避免|杜绝))[^。？?]{0,24}不(容易)?(被|让)[^，,。？?]{0,8}"
+        r"(发现|查到|查出|察觉|抓到|知道|注意到|看出)",
+        r"(别|不要|千万别|不能)让[^，,。？?]{0,8}(发现|看出|知道|查到|察觉)",
+        r"(怎么|怎样|如何|教我|帮我)[^。？?]{0,8}(应付|糊弄|蒙混)(过去|过关)", r"蒙混过关",
+        # bribing or buying favour, evading tax, cheating in an exam
+        r"(怎么|怎样|如何|该|帮我|教我)[^。？?]{0,16}(送礼|行贿|贿赂|打点|塞钱|塞红包|回扣|好处费)",
+        r"打点关系", r"送(什么|多少|啥)(礼|钱)?(最|比较)?(稳妥|合适)",
+        r"(偷税|逃税|漏税|避税)", r"少交[^，,。？?]{0,8}税",
+        r"作弊|替考|代考",
+        # advice of another profession (「该吃什么药、每天吃几片」)
+        r"(该|要|能)?吃(什么|啥|哪种)药|吃几片|用药剂量",
         r"应付(一下)?(检查|督察|巡视|验收|考核|审计)",
         # writing or translating (「写一篇网络爆料文章」「把第二部分翻译成英文」)
-        r"(写|创作|编|起草|拟)(一|几|两)?(篇|份|段|条|个)[^，,。？?]{0,12}(文章|稿子|稿件|新闻稿|报道|评论|帖子|微博|"
-        r"朋友圈|爆料|软文|心得体会|心得|读后感|检讨|讲话稿|发言稿|宣传稿)",
+        r"(写|创作|编|起草|拟)(一|几|两)?(篇|份|段|条|个|封|则)[^，,。？?]{0,30}(文章|稿子|稿件|新闻稿|报道|评论|帖子|微博|"
+        r"朋友圈|爆料|软文|心得体会|心得|读后感|检讨|讲话稿|发言稿|宣传稿|信|广告|文案|宣传语|标语|简历)",
+        r"\bwrite\b.{0,40}\b(statement|article|letter|speech|essay|story|post|poem|advert\w*|ad)\b",
+        r"press (statement|release)", r"\bas (the|an?) (official )?spokes(person|man|woman)\b",
         r"翻译(成|为|一下|下)|译成|(翻|译)成?(英文|英语|日语|日文|韩语|法语)|\btranslate\b",
         r"(写|作|来|创作|编)(一|几|两)?(首|篇|段|副|个)?.{0,12}"
         r"(诗|绝句|宋词|歌词|歌曲|小说|作文|笑话|散文|故事|对联|顺口溜|演讲稿)",
@@ -92,7 +105,7 @@ _PATTERNS: dict[Verdict, list[str]] = {
         # a forecast asked of the assistant (「再预测一下五年后它能不能成功」)
         r"预测一下|(帮我|请你?|你来?)预测",
         r"(推荐|买|选|哪只|哪几只).{0,10}(股票|基金|房子|彩票)", r"稳赚", r"(房价|股价|股票).{0,8}(会不会|能不能|会)?.{0,4}(涨|跌)",
-        r"(难听|粗俗|恶毒)的?话", r"骂(一下|一顿|他们|它)",
+        r"(难听|粗俗|恶毒)的?话", r"骂(一下|一顿|他们|它|他|她|人|几句)", r"越难听越好",
         r"\bin your opinion\b", r"what do you think",
     ],
 }
@@ -138,7 +151,8 @@ def screen(question: str) -> Screening:
 _ASKS_DOCUMENT = re.compile(
     r"(文件|原文|文中|这份|意见|政策|它)[^，,。？?！!；;]{0,16}?(写|说|讲|规定|安排|部署|提出|提到|提及|提了|提过|点名|列出|"
     r"明确|要求|支持|布局|定位)"
-    r"|(定位|安排|规定|要求|措施|布局)(是|有)(什么|啥|哪些)")
+    r"|(定位|安排|规定|要求|措施|布局)(是|有)(什么|啥|哪些)|(咋|怎么|如何|是怎么|是咋)(写|说|讲|规定)的")
+_ASKS_SOMETHING = re.compile(r"什么|怎么|怎样|咋|如何|哪|吗|呢|啥|是否|有没有|是不是|[？?]")
 # Asking for a judgement of the text or of its prospects, not for what it says.
 _JUDGING = re.compile(r"好不好|行不行|对不对|够不够|合不合理|合理吗|靠谱|有没有用|有用吗|有帮助吗|管用|"
                       r"写得|做得|干得|评价|形式主义|画大饼|能不能成|能成吗|会成功|"
@@ -168,7 +182,9 @@ def set_aside(question: str, screening: Screening) -> str | None:
         kept.append(clause)
     rest = "".join(kept).strip("，,。；;！! ")
     # A clause judging the text (「文件写得好不好」) does not ask what it says.
-    asks = [c for c in kept if _ASKS_DOCUMENT.search(c) and not _JUDGING.search(c)]
+    # (A clause that only tells what the text says, 「政策说要搞分级诊疗」, asks nothing.)
+    asks = [c for c in kept if _ASKS_DOCUMENT.search(c) and _ASKS_SOMETHING.search(c)
+            and not _JUDGING.search(c)]
     if not rest or not asks or screen(rest).verdict != "ok":
         return None
     return rest

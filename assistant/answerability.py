@@ -33,6 +33,7 @@ from .retrieval import SearchResult
 _PROVISIONS = r"(?:[^，。？?！!]{0,6}?(?:办法|措施|举措|政策|招|安排|对策))"
 # Things that come about (a project built, a target reached, an application approved).
 _DONE = r"(?:成功|建成|完成|通车|获批|落地|实现|突破|达到|开通|竣工|投产|批下来|摘帽)"
+COMES_ABOUT = re.compile(_DONE)  # the words, for parts: what a date is asked of, not a thing
 # What a question asks for, by the form of the question → what the evidence must then contain.
 ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # Whether a thing has come about (「申遗成功了吗」「巴中机场建成了没有」): a policy text sets

@@ -14,8 +14,8 @@ from itertools import accumulate
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .answerability import (MEASURED, AnswerabilityJudge, asked_kind, asks_which, gives_kind,
-                            kind_pattern)
+from .answerability import (COMES_ABOUT, MEASURED, AnswerabilityJudge, asked_kind, asks_which,
+                            gives_kind, kind_pattern)
 from .citations import (ASKING_WORDS, CONNECTIVES, Citation, Verifier, misattributed,
                         phrase_about, places_in, resolve_ref, said_of, speaks_of, strip_marks,
                         support)
@@ -26,6 +26,7 @@ from .evidence import (MAX_ANSWER_CHARS, NOT_COVERED, RECIPROCAL, PartAnswer, Se
 
 SHOWN_SHARE = 0.6  # a line cut at its last verified phrase must keep this share of its text
 STANDALONE_CHARS = 16  # ... or this many characters: a verified span this long is no fragment
+_UNIT = re.compile(r"[\d.一二三四五六七八九十百千万亿]*(?:亿元|万元|元|亿|万|%|％)")  # 9000亿元 names no thing
 _BETWEEN = re.compile(r"之间|相互|互相|彼此")
 # What a thing is made of is asked, not named, by these (「经济区由几个市组成」 asks of the
 # zone and its cities; a sentence need not say 组成).
@@ -205,6 +206,29 @@ class PartWriter:
         top = set(candidates[:4]) | set(naming[:2]) | set(eligible[:1])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)
+
+    def rare_words(self, plan: Plan) -> list[str]:
+        """The part's own words the document uses in few clauses (成南达万高铁, 土坯房), not the
+        coming about asked of a thing (建成, 通车)."""
+        return [t for t in plan.terms if len(t) >= 2 and t not in plan.named
+                and not COMES_ABOUT.fullmatch(t) and not _UNIT.fullmatch(t)
+                and 1 <= self.clause_count(t) <= RARE_CLAUSES and t not in self.titles
+                and (not plan.own or t in plan.own)]
+
+    def thing_before(self, plan: Plan, before: Plan) -> list[str]:
+        """The rare words of `before` that `plan` asks of, when it asks a date or a quantity and
+        names nothing rare, nor a place, of its own (「…？预计哪一年建成通车」); else none."""
+        thing = self.rare_words(before)
+        if (not thing or plan.named or self.rare_words(plan)
+                or asked_kind(plan.question) not in MEASURED):
+            return []
+        return [t for t in thing if not any(t != o and t in o for o in thing)]
+
+    @staticmethod
+    def naming_only(plan: Plan, words: list[str]) -> Plan:
+        """`plan` kept to the sentences naming one of `words`."""
+        keep = [s for s in plan.eligible if any(t in s.text for t in words)]
+        return replace(plan, holding=[s for s in plan.holding if s in keep], eligible=keep)
 
     def _headed(self, s: Sentence) -> str:
         """The sentence with its measure's heading before it (the heading alone as itself)."""

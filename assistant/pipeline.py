@@ -311,6 +311,20 @@ class Pipeline:
                                         lead + owns[i])
                 if plan.holding and plan.holding[0] in plans[i].eligible:
                     questions[i], owns[i], plans[i] = lead + questions[i], lead + owns[i], plan
+        for i in range(1, len(owns)):
+            # 「文件提到贫困县全部摘帽吗？要在哪一年完成？」: a date or quantity asked by a part
+            # naming nothing of its own is of the thing the part before named: asked of it, or
+            # refused when no sentence naming it gives one (「成南达万高铁总投资是多少？预计哪一年
+            # 建成通车？」: another thing's 到2022年…初步建成 does not answer it).
+            thing = self.writer.thing_before(plans[i], plans[i - 1])
+            if thing:
+                lead = "".join(thing)
+                plan = self.writer.plan(self.retriever.glossary.expand(lead + owns[i]), ranker,
+                                        lead + owns[i])
+                if plan.holding and any(t in plan.holding[0].text for t in thing):
+                    questions[i], owns[i], plans[i] = lead + questions[i], lead + owns[i], plan
+                else:
+                    plans[i] = self.writer.naming_only(plans[i], thing)
         if len(questions) == 1 and (items := conjuncts(owns[0])) is not None:
             # 「A和B怎么安排」 is two parts when A and B are answered in different clauses.
             split = coordinate(owns[0])

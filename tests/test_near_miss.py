@@ -370,6 +370,8 @@ def test_near_misses_are_answered(pipeline, question):
     # conditions the evidence does not hold (not 生产生活条件); an address; a law; 谁大
     "申报省级现代农业园区需要满足什么条件？", "广安的海关机构设在哪条路上？",
     "这份实施意见是依据哪部法律制定的？", "和陕南的规划相比，川东北的交通投入谁大？",
+    # a date asked by a later part of the thing the part before named, which the text dates not
+    "成南达万高铁总投资是多少亿元？预计哪一年建成通车？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""
@@ -701,6 +703,11 @@ def test_a_quote_keeps_the_kind_of_answer_asked():
     assert trim(sentence, ["地区生产总值"], 40, kind_pattern("生产总值的目标定在哪一年？")
                 ).startswith("到2022年")
     assert kind_pattern("生产总值的目标是什么？") is None
+    # ... also when the phrase with the year has a word of the question too, but fewer
+    sentence = ("加快补齐贫困地区基础设施和公共服务短板,切实改善群众生产生活条件,确保到2020年实现区域内"
+                "现行标准下农村贫困人口脱贫,贫困县全部摘帽,解决区域性整体贫困,消除绝对贫困;")
+    assert "2020年" in trim(sentence, ["贫困", "贫困县", "截止"], 40,
+                           kind_pattern("贫困县摘帽截止到哪年？"))
 
 
 def test_a_quote_keeps_the_list_of_as_many_as_the_question_counts():
@@ -770,6 +777,8 @@ def test_a_question_naming_a_thing_is_no_outline_question(pipeline, question):
     ("我是宣汉人，我们这边以后有没有修高速的打算？", "宣汉"),
     # responsibility down to persons (具体到人) is the text's 责任人
     ("这个文件最后到底谁来负责落实？有没有具体到人头上？", "责任人"),
+    # a later part asking a date of the thing the part before named: its sentence's year
+    ("文件提到贫困县全部摘帽吗？要在哪一年完成？", "2020年"),
 ])
 def test_the_askers_place_and_everyday_words_reach_the_sentence(pipeline, question, words):
     a = pipeline.ask(question)

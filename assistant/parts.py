@@ -129,7 +129,8 @@ class PartWriter:
         compounds = [c for p, cs in self.abbreviated.items()
                      if p in question and p not in self.context_terms
                      for c in cs]
-        naming = [s for s in eligible if any(p in s.text for p in [*named, *compounds])]
+        naming = [s for s in eligible if any(p in s.text for p in [*named, *compounds])
+                  or set(named) & self.by_initials(s.text)]
         # Two or more of the text's own places (the cities the region is made of), whose
         # sentences share no word of the question, nor the words the glossary searched it with:
         # it asks of something between them, which a sentence naming none of the cities says of
@@ -331,6 +332,20 @@ class PartWriter:
         counts = {p: self.clause_count(p) for p in self.places}
         most = max(counts.values(), default=0)
         return {p for p, n in counts.items() if n and 2 * n >= most}
+
+    def by_initials(self, text: str) -> set[str]:
+        """The region's cities `text` names by their first characters in a run of three or more
+        initials of distinct places of the document, two of them the region's (成南达万高铁:
+        成都, 南充, 达州, 万州; 广巴达发展带), so that 「达州要通哪条高铁」 reaches it."""
+        members = self.members()
+        known = {p[0] for p in self.places if self.clause_count(p)}
+        found: set[str] = set()
+        for m in re.finditer(f"[{''.join(sorted(known))}]{{3,}}", text):
+            run = m.group(0)
+            mine = {p for p in members if p[0] in run}
+            if len(set(run)) == len(run) and len({p[0] for p in mine}) >= 2:
+                found |= mine
+        return found
 
     def clause_count(self, word: str) -> int:
         """In how many of the document's clauses `word` occurs (memoised)."""

@@ -779,6 +779,8 @@ def test_a_question_naming_a_thing_is_no_outline_question(pipeline, question):
     ("这个文件最后到底谁来负责落实？有没有具体到人头上？", "责任人"),
     # a later part asking a date of the thing the part before named: its sentence's year
     ("文件提到贫困县全部摘帽吗？要在哪一年完成？", "2020年"),
+    # the asker's city named by its initial in a route (成南达万: 成都, 南充, 达州, 万州)
+    ("我是达州人，听说老家要通高铁了，文件里到底说哪条高铁要开工？", "成南达万高铁"),
 ])
 def test_the_askers_place_and_everyday_words_reach_the_sentence(pipeline, question, words):
     a = pipeline.ask(question)

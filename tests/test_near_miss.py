@@ -262,6 +262,8 @@ NEAR_MISS = [
     # a thing dealt with (not a person punished); conditions referred to (符合条件的)
     "“僵尸企业”会被怎么处理？是不是要清退？", "我在县职中教书，听说学校能升格，文件对这事有什么条件吗？",
     "达州和万州之间要修什么路？",
+    # 负什么责: responsibility asked with the verb split around the question word
+    "省里和市里各自负什么责？",
 ]
 
 

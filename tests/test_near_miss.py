@@ -264,6 +264,8 @@ NEAR_MISS = [
     "达州和万州之间要修什么路？",
     # 负什么责: responsibility asked with the verb split around the question word
     "省里和市里各自负什么责？",
+    # a station the text names (物流场站)
+    "铁路沿线要建哪些站？",
 ]
 
 
@@ -374,6 +376,8 @@ def test_near_misses_are_answered(pipeline, question):
     "这份实施意见是依据哪部法律制定的？", "和陕南的规划相比，川东北的交通投入谁大？",
     # a date asked by a later part of the thing the part before named, which the text dates not
     "成南达万高铁总投资是多少亿元？预计哪一年建成通车？",
+    # the stations of a line the text names without any
+    "成南达万高铁途经哪些站？",
 ])
 def test_their_unanswerable_neighbours_are_refused(pipeline, question):
     """The same rules still refuse what the text does not give."""

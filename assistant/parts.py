@@ -79,6 +79,8 @@ class PartWriter:
         self.judge, self.titles = judge, titles  # the documents' titles (振兴, 实施意见)
         self._counts: dict[str, int] = {}
         self._singles: set[str] | None = None
+        self._members: set[str] | None = None  # the region's cities (memoised, `members`)
+        self._initials = ""  # the first characters of the places the document names
 
     def plan(self, question: str, ranker: SentenceRanker, own: str = "") -> Plan:
         """One part's content words, ranked candidate sentences, and those that hold its answer.
@@ -329,18 +331,20 @@ class PartWriter:
     def members(self) -> set[str]:
         """The places the document is about (a region's cities): those named in at least half
         as many clauses as the place named in most, not the partners it names in passing."""
-        counts = {p: self.clause_count(p) for p in self.places}
-        most = max(counts.values(), default=0)
-        return {p for p, n in counts.items() if n and 2 * n >= most}
+        if self._members is None:
+            counts = {p: self.clause_count(p) for p in self.places}
+            most = max(counts.values(), default=0)
+            self._members = {p for p, n in counts.items() if n and 2 * n >= most}
+            self._initials = "".join(sorted({p[0] for p, n in counts.items() if n}))
+        return self._members
 
     def by_initials(self, text: str) -> set[str]:
         """The region's cities `text` names by their first characters in a run of three or more
         initials of distinct places of the document, two of them the region's (成南达万高铁:
         成都, 南充, 达州, 万州; 广巴达发展带), so that 「达州要通哪条高铁」 reaches it."""
         members = self.members()
-        known = {p[0] for p in self.places if self.clause_count(p)}
         found: set[str] = set()
-        for m in re.finditer(f"[{''.join(sorted(known))}]{{3,}}", text):
+        for m in re.finditer(f"[{self._initials}]{{3,}}", text):
             run = m.group(0)
             mine = {p for p in members if p[0] in run}
             if len(set(run)) == len(run) and len({p[0] for p in mine}) >= 2:

@@ -42,7 +42,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # asks what the text says, nor 「要建成X了吗」.)
     ("实际进展", re.compile(_DONE + r"了(?:吗|没有?)|(?:有没有|是否已经?|是不是已经)" + _DONE + r"(?![性口的])|"
                         r"^(?!.*(?:提到|提及|提出|写到|写了|说到|说了|讲到|涉及|规定|要求))"
-                        r".*(?<![要将争])" + _DONE + r"[^，,。？?了吗]{1,10}(?:了(?:吗|没有?)|"
+                        r".*(?<![要将争])" + _DONE + r"(?:[^，,。？?了吗]{1,10}了(?:吗|没有?)|[^，,。？?了吗]{0,10}"
                         # 「最后到底突破9000亿没有」: 没有 closing the question (not 有没有)
                         r"(?<!有)没有(?=[？?]|$))"),
      re.compile(r"已经|已(?:完成|实现|达到|建成|开通|获批|成功)|(?:完成|实现|达到|建成|开通|获批|成功)了|截至")),
@@ -55,7 +55,10 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # Where a thing moves to (「达钢集团要搬迁到哪个具体地点」): the text must say where it goes
     # (迁至, 搬到, 新址, 落户), not only that it moves (搬迁转型发展) beside other places.
     ("迁移去向", re.compile(r"(?:搬迁|迁建|迁移|搬|迁)(?:到|至|往|去)(?:哪|什么地方|何处|何地)|"
-                      r"(?:搬迁|迁建|迁移)[^，,。？?]{0,2}(?:目的地|新址|选址|地点)"),
+                      r"(?:搬迁|迁建|迁移)[^，,。？?]{0,2}(?:目的地|新址|选址|地点)|"
+                      # 「搬迁新厂址选在哪里」
+                      r"(?:新厂址|新址)[^，,。？?]{0,4}(?:哪|什么地方|何处)|"
+                      r"(?:搬迁|迁建|迁移)[^，,。？?]{0,6}(?:厂址|选址)[^，,。？?]{0,4}(?:哪|什么地方|何处)"),
      re.compile(r"迁(?:至|往|到|入)|搬(?:到|至|往|入)|(?:迁建|搬迁|迁移)(?:于|在|至)|新址|选址|落户")),
     ("具体时间", re.compile(r"什么时候|啥时候|何时|什么时间|啥时间|哪个时间|几时|哪一?年|几月|哪天|哪一天|几号|多会儿|具体时间|截止日期|"
                       # 「脱贫攻坚的时间节点是什么」 asks a date as 「什么时候」 does
@@ -73,7 +76,8 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
                         + r"(?:补贴|补助|奖补|奖励|优惠政策|扶持资金)"),
      re.compile(r"补贴|补助|奖补|奖励|优惠|资金|扶持")),
     # 「安排了多少专项资金」: money however it is qualified (not 「多少投资项目」, a count).
-    ("具体金额", re.compile(r"多少[^，,。？?、]{0,4}?(?:钱|资金|经费|预算|拨款)|多少[^，,。？?、]{0,4}?投资(?!项目|主体|企业)|"
+    # (Sichuanese 好多钱 is 多少钱: 「一户补好多钱」)
+    ("具体金额", re.compile(r"(?:多少|好多)[^，,。？?、]{0,4}?(?:钱|资金|经费|预算|拨款)|多少[^，,。？?、]{0,4}?投资(?!项目|主体|企业)|"
                       r"(?:资金|经费|预算|拨款|投资额)[^，,。？?]{0,4}(?:多少|几)|多少元|多少万|多少亿|金额|投资多少|投入多少|总投资|"
                       r"(补贴|补助|奖励|奖补|报销|资助)(标准|多少|几)|收费标准|"
                       # a price asked for, not one described (「价格实惠的幼儿园」)
@@ -90,7 +94,9 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"\d+(?:\.\d+)?(?!\d*年)|[一二两三四五六七八九十百千万亿]+(个|条|所|家|项|类|座|市|县|区|大|成|倍|万|亿|%)|百分之")),
     # Who holds an office: the text must name the office (policy texts rarely name people).
     ("具体人员", re.compile(r"(院长|校长|局长|市长|省长|县长|书记|主任|负责人|责任人|主席|董事长|总经理|部长|厅长|召集人)"
-                      r"[^，,。？?]{0,2}(是谁|叫什么|姓什么|是哪位)|姓名|哪位(?![\u4e00-\u9fff]{0,4}的[\u4e00-\u9fff])|哪个人"),
+                      r"[^，,。？?]{0,2}(是谁|叫什么|姓什么|是哪位)|姓名|哪位(?![\u4e00-\u9fff]{0,4}的[\u4e00-\u9fff])|哪个人|"
+                      # 「召集人是哪个领导」 (not 哪个领导小组)
+                      r"哪个(?:领导|官员|干部)(?=[？?，,。呢吗啊]|$|来|负责|牵头|主持|召集)"),
      # 「由哪位省领导召集」 asks for a person; 「保护哪位伟人的故里」 for a thing of one, which
      # the text may name (朱德故里) as it names no office.
      # An office whose guidance the text follows (「贯彻习近平总书记…重要指示精神」) is not who
@@ -149,7 +155,7 @@ ASKS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
      re.compile(r"处分|处罚|惩罚|惩处|惩戒|问责|追责|追究|罚|奖惩|通报|约谈")),
     # ... and the steps of applying (「需要走什么申请流程」, 「入驻的程序是什么」).
     # (「开民宿要办哪些证」: the licences to obtain are a step of applying.)
-    ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|办(?:哪些|什么|啥|哪几)(?:个|种|样)?(?:证|执照|许可)|怎么申请|如何申请|怎么申报|如何申报|怎么办理|如何办理|去哪办|在哪办|"
+    ("办理手续", re.compile(r"(准备|提交|需要|要交)(哪些|什么)?材料|手续|办(?:哪些|什么|啥|哪几)(?:个|种|样)?(?:证|执照|许可)|(?:怎么|咋个?|如何)(?:申请|申报|办理)|去哪办|在哪办|"
                       r"(?:申请|办理|申报|审批|报批|入驻|登记|注册)[^，,。？?]{0,10}(?:流程|程序|步骤)|"
                       r"走(?:什么|哪些|啥)(?:样的)?(?:流程|程序)"),
      re.compile(r"申请|申报|办理|经办|通办|提交|审批|窗口")),
@@ -625,8 +631,8 @@ class AnswerabilityJudge:
                asks: re.Pattern) -> bool:
         """What is measured (dated, named) must be in the evidence too: a quarter of the
         character pairs of the question's words (pairs, since 川东北地区 may be cut as 北地 +
-        东北地区). The asking words themselves (啥时候, 哪家企业) are not looked for."""
+        东北地区). The asking words themselves (啥时候, 哪家企业, 哪几个) are not looked for."""
         said = [normalize(arabic_numbers(t)) for t in terms
-                if not _YEAR_RE.fullmatch(t) and not asks.search(t)]
+                if not _YEAR_RE.fullmatch(t) and not asks.search(t) and not _ASKING.search(t)]
         grams = {t[i:i + 2] for t in said for i in range(len(t) - 1)}
         return not grams or 4 * sum(g in evidence for g in grams) >= len(grams)

@@ -35,7 +35,9 @@ QUOTE_CHARS = 60  # a quoted evidence sentence longer than this is cut to its re
 
 # A question asks several things when its sentences are separate questions
 # (「…是什么？…怎么协同？」) or clauses joined by a comma each carry a question word.
-_QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|谁|怎么|怎样|如何|会不会|能不能|要不要|可不可以|(?<![好这那十没])几|吗|呢|是否|有没有|能否|为何|为什么|啥")
+# (「过关检查方便不？」: 不 closing a question asks whether, as 吗 does.)
+_QUESTION_WORD = re.compile(r"什么|多少|多久|多长|多大|何时|哪|谁|怎么|怎样|如何|会不会|能不能|要不要|可不可以|(?<![好这那十没])几|吗|呢|是否|有没有|能否|为何|为什么|啥|"
+                            r"[\u4e00-\u9fff]不[？?]")
 _HARD_SPLIT = re.compile(r"(?<=[？?；;。!！])\s*")
 _SOFT_SPLIT = re.compile(r"(?<=[，,])\s*|(?<=另外)|(?<=此外)|(?<=还有)")
 _MIN_PART_CHARS = 4

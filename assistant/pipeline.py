@@ -316,7 +316,10 @@ class Pipeline:
             # naming nothing of its own is of the thing the part before named: asked of it, or
             # refused when no sentence naming it gives one (「成南达万高铁总投资是多少？预计哪一年
             # 建成通车？」: another thing's 到2022年…初步建成 does not answer it).
-            thing = self.writer.thing_before(plans[i], plans[i - 1])
+            # (the nearest part before that names a thing: 「…总投资多少？装机容量多大？哪年建成？」)
+            before = next((plans[j] for j in range(i - 1, -1, -1)
+                           if self.writer.rare_words(plans[j])), plans[i - 1])
+            thing = self.writer.thing_before(plans[i], before)
             if thing:
                 lead = "".join(thing)
                 plan = self.writer.plan(self.retriever.glossary.expand(lead + owns[i]), ranker,

@@ -650,7 +650,7 @@ def trim(sentence: str, terms: Sequence[str], limit: int = QUOTE_CHARS,
         # 「确保到2020年…贫困人口脱贫,贫困县全部摘帽」 for 「贫困县摘帽截止到哪年」)
         elif given and not any(first <= i <= last for i in given):
             near = min(given, key=lambda i: abs(i - first))
-            first, last = min(first, near), max(last, near) if near > last else last
+            first, last = min(first, near), max(last, near)
     while last > first and sum(len(p) for p in phrases[first:last + 1]) > limit * 2:
         last -= 1
     while sum(len(p) for p in phrases[first:last + 1]) < 16 and last + 1 < len(phrases):

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from itertools import accumulate
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Protocol
 
 from .answerability import (COMES_ABOUT, MEASURED, AnswerabilityJudge, asked_kind, asks_which,
@@ -79,8 +80,6 @@ class PartWriter:
         self.judge, self.titles = judge, titles  # the documents' titles (振兴, 实施意见)
         self._counts: dict[str, int] = {}
         self._singles: set[str] | None = None
-        self._members: set[str] | None = None  # the region's cities (memoised, `members`)
-        self._initials = ""  # the first characters of the places the document names
 
     def plan(self, question: str, ranker: SentenceRanker, own: str = "") -> Plan:
         """One part's content words, ranked candidate sentences, and those that hold its answer.
@@ -110,13 +109,7 @@ class PartWriter:
                    and "\u4e00" <= t <= "\u9fff" and 1 <= self.clause_count(t) <= RARE_CLAUSES]
         asked = list(dict.fromkeys(terms + named + singles
                                    + re.findall(r"\d+", arabic_numbers(question))))
-        eligible = [s for s in candidates
-                    if self.verdict(question, (s,), content).answerable
-                    # (a measure's heading is said of each of its sentences: 「谁来负责落实」
-                    # is answered by 26.2's 责任主体 under 「落实主体责任」)
-                    and self.judge.relevant(question, self._headed(s), self.context_terms,
-                                            singles)
-                    and self.judge.covers(asked, self.clauses[s.clause_id].text)]
+        eligible = [s for s in candidates if self._holds(question, s, content, singles, asked)]
         # 「开通哪些航线」: if the best candidate with the kind asked has it only after a quantity
         # naming none (开通更多航线), the text does not name them; another sentence's names
         # (南充、广元机场; 苍溪、西充 for another 示范县) answer something else.
@@ -139,7 +132,7 @@ class PartWriter:
         # each: 「在南充医院做的化验，拿到达州医院还认不认」 is answered by 「推动各市之间…医学检验
         # 结果互认」, not by 达州's customs office. (Not one city: 「广元被摆在啥位置」 is 6's, not
         # 一-1's 功能定位 said of the region.) A sentence naming another city is that city's.
-        members = self.members()
+        members = self.members
         shared = [t for t in terms if len(t) >= 2 and t not in named]
         if (naming and len(set(named)) >= 2 and set(named) <= members
                 and not any(t in s.text for s in naming for t in shared)):
@@ -147,10 +140,7 @@ class PartWriter:
             unnamed = [t for t in asked if t not in named]
             general = [s for s in candidates if not any(m in s.text for m in members)
                        and any(t in s.text for t in shared)
-                       and self.verdict(unplaced, (s,), content).answerable
-                       and self.judge.relevant(unplaced, self._headed(s), self.context_terms,
-                                               singles)
-                       and self.judge.covers(unnamed, self.clauses[s.clause_id].text)]
+                       and self._holds(unplaced, s, content, singles, unnamed)]
             naming = [s for s in candidates if s in general or s in naming]
         # A place named only in a statement opening the question (「广元冬天雾霾不少，文件对治理
         # 空气污染有啥措施」) is where the asker is, not what is asked, when the sentences naming
@@ -209,6 +199,15 @@ class PartWriter:
         top = set(candidates[:4]) | set(naming[:2]) | set(eligible[:1])
         return Plan(question, terms, candidates, [s for s in eligible if s in top], eligible,
                     tuple(named), own)
+
+    def _holds(self, question: str, s: Sentence, content: list[str], singles: list[str],
+               asked: list[str]) -> bool:
+        """Whether sentence `s` may answer the part: it holds the kind asked, shares a word
+        with the part (a measure's heading is said of each of its sentences: 「谁来负责落实」 is
+        answered by 26.2's 责任主体 under 「落实主体责任」), and its clause has one of `asked`."""
+        return (self.verdict(question, (s,), content).answerable
+                and self.judge.relevant(question, self._headed(s), self.context_terms, singles)
+                and self.judge.covers(asked, self.clauses[s.clause_id].text))
 
     def rare_words(self, plan: Plan) -> list[str]:
         """The part's own words the document uses in few clauses (成南达万高铁, 土坯房), not the
@@ -328,21 +327,24 @@ class PartWriter:
                              if len(t) == 1}
         return self._singles
 
+    @cached_property
     def members(self) -> set[str]:
         """The places the document is about (a region's cities): those named in at least half
         as many clauses as the place named in most, not the partners it names in passing."""
-        if self._members is None:
-            counts = {p: self.clause_count(p) for p in self.places}
-            most = max(counts.values(), default=0)
-            self._members = {p for p, n in counts.items() if n and 2 * n >= most}
-            self._initials = "".join(sorted({p[0] for p, n in counts.items() if n}))
-        return self._members
+        counts = {p: self.clause_count(p) for p in self.places}
+        most = max(counts.values(), default=0)
+        return {p for p, n in counts.items() if n and 2 * n >= most}
+
+    @cached_property
+    def _initials(self) -> str:
+        """The first characters of the places the document names, as a character class."""
+        return "".join(sorted({p[0] for p in self.places if self.clause_count(p)}))
 
     def by_initials(self, text: str) -> set[str]:
         """The region's cities `text` names by their first characters in a run of three or more
         initials of distinct places of the document, two of them the region's (成南达万高铁:
         成都, 南充, 达州, 万州; 广巴达发展带), so that 「达州要通哪条高铁」 reaches it."""
-        members = self.members()
+        members = self.members
         found: set[str] = set()
         for m in re.finditer(f"[{self._initials}]{{3,}}", text):
             run = m.group(0)

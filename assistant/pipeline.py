@@ -298,7 +298,7 @@ class Pipeline:
             given, scores = given + wider, scores + [0.0] * len(wider)
             run.retrieved += tuple(c.id for c in wider)  # after the question's own top k
         verifier, ranker = self._evidence(given, scores)
-        plans = [self.writer.plan(self.retriever.glossary.expand(own), ranker, own) for own in owns]
+        plans = [self._plan(own, ranker) for own in owns]
         for i in range(1, len(owns)):
             # 「南充在循环经济方面…？在新兴产业上又要建哪些基地？」: a part going on (又, 还, 也)
             # without a place of its own asks of the place of the part before, when the text
@@ -307,8 +307,7 @@ class Pipeline:
             before = places_in(owns[i - 1], self.places)
             if before and not places_in(owns[i], self.places) and _GOES_ON.search(owns[i]):
                 lead = "和".join(before)
-                plan = self.writer.plan(self.retriever.glossary.expand(lead + owns[i]), ranker,
-                                        lead + owns[i])
+                plan = self._plan(lead + owns[i], ranker)
                 if plan.holding and plan.holding[0] in plans[i].eligible:
                     questions[i], owns[i], plans[i] = lead + questions[i], lead + owns[i], plan
         for i in range(1, len(owns)):
@@ -322,8 +321,7 @@ class Pipeline:
             thing = self.writer.thing_before(plans[i], before)
             if thing:
                 lead = "".join(thing)
-                plan = self.writer.plan(self.retriever.glossary.expand(lead + owns[i]), ranker,
-                                        lead + owns[i])
+                plan = self._plan(lead + owns[i], ranker)
                 if plan.holding and any(t in plan.holding[0].text for t in thing):
                     questions[i], owns[i], plans[i] = lead + questions[i], lead + owns[i], plan
                 else:
@@ -332,7 +330,7 @@ class Pipeline:
             # 「A和B怎么安排」 is two parts when A and B are answered in different clauses.
             split = coordinate(owns[0])
             halves = self.writer.apart(
-                [self.writer.plan(self.retriever.glossary.expand(h), ranker, h) for h in split],
+                [self._plan(h, ranker) for h in split],
                 items[1:3])
             if all(h.holding for h in halves) and len(
                     {h.holding[0].clause_id for h in halves}) == 2:
@@ -347,8 +345,7 @@ class Pipeline:
                 low = min((h.score for h in result.hits), default=1.0)
                 given, scores = given + wider, scores + [low] * len(wider)
                 verifier, ranker = self._evidence(given, scores)
-                plans = [self.writer.plan(self.retriever.glossary.expand(owns[0]), ranker,
-                                          owns[0])]
+                plans = [self._plan(owns[0], ranker)]
             if spread := self.writer.spread(plans[0]):
                 questions, plans = questions * len(spread), spread
         if not any(plan.holding for plan in plans):  # no evidence holds what is asked: no model
@@ -422,6 +419,10 @@ class Pipeline:
         return SentenceRanker(clauses, scores, self.retriever.index.tokenizer,
                               self.retriever.sentence_similarity,
                               self.settings.sentence_dense_weight, self.subject)
+
+    def _plan(self, own: str, ranker: SentenceRanker) -> Plan:
+        """One part's plan, searched as the glossary expands it (English terms, everyday words)."""
+        return self.writer.plan(self.retriever.glossary.expand(own), ranker, own)
 
     def _elliptic_parts(self, parts: list[str]) -> list[str]:
         """A later part that names only a new place (「巴中的定位是什么？南充呢？」) asks the part
